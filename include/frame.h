@@ -1,0 +1,36 @@
+/* Line framing for TCP streams and datagram trimming for UDP. Pure. */
+#ifndef PEERLOG_FRAME_H
+#define PEERLOG_FRAME_H
+
+#include <stddef.h>
+
+enum frame_kind {
+	FRAME_NEED, /* no complete message yet: wait for more bytes */
+	FRAME_LINE, /* a whole line (or the final tail at end of stream) */
+	FRAME_PART, /* max_line bytes of an overlong line; more follow */
+};
+
+struct frame {
+	enum frame_kind kind;
+	size_t len;  /* message bytes at the start of the input (no CR/LF) */
+	size_t used; /* input bytes the message consumes (line end included) */
+};
+
+/*
+ * Find the next message in the n bytes at p of a stream. LF ends a line and
+ * a CR right before it is dropped. A line whose content is longer than
+ * max_line (>= 1) comes out as FRAME_PART pieces of max_line bytes.
+ */
+struct frame frame_next(const char *p, size_t n, size_t max_line);
+
+/*
+ * Like frame_next, but the stream has ended: bytes with no LF after them are
+ * still one message (FRAME_LINE), or pieces of it when longer than max_line.
+ * Returns FRAME_NEED only when n is 0.
+ */
+struct frame frame_final(const char *p, size_t n, size_t max_line);
+
+/* Length of a datagram's message: one trailing LF or CRLF dropped. */
+size_t frame_datagram(const char *p, size_t n);
+
+#endif

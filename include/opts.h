@@ -1,0 +1,58 @@
+/* Command-line parsing for peerlogd and peerlog. Pure: no I/O. */
+#ifndef PEERLOG_OPTS_H
+#define PEERLOG_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "addr.h"
+#include "cidr.h"
+#include "record.h"
+
+#define OPTS_MAX_ADDRS 64
+#define OPTS_MAX_ALLOW 64
+
+enum opts_result { OPTS_RUN, OPTS_HELP, OPTS_VERSION, OPTS_ERROR };
+
+struct opts {
+	struct addr_spec tcp[OPTS_MAX_ADDRS];
+	size_t ntcp;
+	struct addr_spec udp[OPTS_MAX_ADDRS];
+	size_t nudp;
+	const char *output; /* "-" for standard output */
+	enum record_fmt format;
+	size_t max_line;
+	unsigned long max_clients;
+	unsigned long idle_timeout; /* seconds, 0 = never */
+	struct cidr allow[OPTS_MAX_ALLOW];
+	size_t nallow;
+};
+
+/*
+ * Parse peerlogd's arguments into o. With no -t and no -u the defaults
+ * (tcp localhost:1234, udp localhost:1235) are filled in. On OPTS_ERROR, err
+ * holds one line naming the option and the reason.
+ */
+enum opts_result opts_parse(
+    struct opts *o, int argc, char **argv, char *err, size_t errlen);
+
+/* peerlogd's usage text. */
+extern const char opts_usage[];
+
+enum client_family { CLIENT_ANY, CLIENT_INET4, CLIENT_INET6 };
+
+struct client_opts {
+	bool udp;
+	enum client_family family;
+	const char *host; /* default "localhost" */
+	const char *port; /* default "1234", or "1235" with -u */
+};
+
+/* Parse peerlog's arguments; like opts_parse. */
+enum opts_result opts_parse_client(
+    struct client_opts *o, int argc, char **argv, char *err, size_t errlen);
+
+/* peerlog's usage text. */
+extern const char opts_client_usage[];
+
+#endif

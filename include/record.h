@@ -1,0 +1,51 @@
+/* Formatting of log records, text and JSON, into caller memory. Pure. */
+#ifndef PEERLOG_RECORD_H
+#define PEERLOG_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum record_fmt { RECORD_TEXT, RECORD_JSON };
+
+enum record_event {
+	RECORD_CONNECT,
+	RECORD_MSG,
+	RECORD_MSG_CONT, /* "msg+": a piece of an overlong line */
+	RECORD_DISCONNECT,
+	RECORD_REJECT,
+	RECORD_STATS,
+	RECORD_START,
+	RECORD_STOP,
+};
+
+/* One key=value of a record's detail; values are our own, never a peer's. */
+struct record_kv {
+	const char *key;
+	const char *str; /* string value, or NULL for num */
+	unsigned long long num;
+};
+
+struct record {
+	const char *ts;    /* ts_format() text */
+	const char *proto; /* "tcp", "udp" or "-" */
+	const char *peer;  /* addr_format() text or "-" */
+	enum record_event event;
+	const void *msg; /* message bytes for RECORD_MSG / RECORD_MSG_CONT */
+	size_t msg_len;
+	const struct record_kv *kv; /* detail for the other events */
+	size_t nkv;
+};
+
+/* An upper bound of the formatted length of r, line end included. */
+size_t record_max(const struct record *r, enum record_fmt fmt);
+
+/*
+ * Format r as one line ending in LF into dst (room for record_max bytes);
+ * returns the length written.
+ */
+size_t record_format(char *dst, const struct record *r, enum record_fmt fmt);
+
+/* The event's name in records ("connect", "msg+", ...). */
+const char *record_event_name(enum record_event ev);
+
+#endif

@@ -1,0 +1,315 @@
+/* Escaping of peer bytes: text records and JSON strings. */
+#include <stdint.h>
+#include <string.h>
+
+#include "escape.h"
+
+static const char hex[] = "0123456789abcdef";
+
+/*
+ * Bytes that pass as they are in both formats: printable ASCII other than
+ * '\' and '"'. Built once at compile time as a table so the fast path is one
+ * load per byte. '"' is plain in text; escape_text checks it separately.
+ */
+static const uint8_t plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0),
+    R16(0),
+    /* 0x20-0x2f: '"' (0x22) is not plain */
+    1,
+    1,
+    0,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    R16(1),
+    R16(1),
+    /* 0x50-0x5f: '\' (0x5c) is not plain */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    0,
+    1,
+    1,
+    1,
+    R16(1),
+    /* 0x70-0x7f: DEL is not plain */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    0,
+    R16(0),
+    R16(0),
+    R16(0),
+    R16(0),
+    R16(0),
+    R16(0),
+    R16(0),
+    R16(0),
+#undef R16
+};
+
+/* Length of the valid UTF-8 sequence at p, or 0 (see escape.h). */
+size_t
+escape_utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		if (n >= 2 && (p[1] & 0xc0) == 0x80)
+			return 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		/* E0 needs A0..BF (no overlong); ED needs 80..9F (no
+		 * surrogates). */
+		unsigned lo = c == 0xe0 ? 0xa0 : 0x80;
+		unsigned hi = c == 0xed ? 0x9f : 0xbf;
+		if (n >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80)
+			return 3;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		/* F0 needs 90..BF (no overlong); F4 needs 80..8F (<= U+10FFFF).
+		 */
+		unsigned lo = c == 0xf0 ? 0x90 : 0x80;
+		unsigned hi = c == 0xf4 ? 0x8f : 0xbf;
+		if (n >= 4 && p[1] >= lo && p[1] <= hi &&
+		    (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80)
+			return 4;
+	}
+	return 0;
+}
+
+/* Whether a valid sequence of length len at p encodes a C1 control. */
+static int
+is_c1(const unsigned char *p, size_t len)
+{
+	return len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+}
+
+/* Escape for text records (see escape.h). */
+size_t
+escape_text(char *dst, const void *src, size_t n)
+{
+	const unsigned char *s = src;
+	char *d = dst;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t run = i;
+
+		while (run < n && (plain[s[run]] || s[run] == '"'))
+			run++;
+		if (run > i) {
+			memcpy(d, s + i, run - i);
+			d += run - i;
+			i = run;
+			if (i == n)
+				break;
+		}
+
+		unsigned c = s[i];
+		size_t len;
+		switch (c) {
+		case '\\':
+			*d++ = '\\';
+			*d++ = '\\';
+			i++;
+			continue;
+		case '\t':
+			*d++ = '\\';
+			*d++ = 't';
+			i++;
+			continue;
+		case '\r':
+			*d++ = '\\';
+			*d++ = 'r';
+			i++;
+			continue;
+		case '\n':
+			*d++ = '\\';
+			*d++ = 'n';
+			i++;
+			continue;
+		}
+		if (c >= 0x80 && (len = escape_utf8_len(s + i, n - i)) != 0 &&
+		    !is_c1(s + i, len)) {
+			memcpy(d, s + i, len);
+			d += len;
+			i += len;
+			continue;
+		}
+		*d++ = '\\';
+		*d++ = 'x';
+		*d++ = hex[c >> 4];
+		*d++ = hex[c & 15];
+		i++;
+	}
+	return (size_t)(d - dst);
+}
+
+/* Escape as a JSON string body (see escape.h). */
+size_t
+escape_json(char *dst, const void *src, size_t n, bool *lossy)
+{
+	const unsigned char *s = src;
+	char *d = dst;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t run = i;
+
+		while (run < n && plain[s[run]])
+			run++;
+		if (run > i) {
+			memcpy(d, s + i, run - i);
+			d += run - i;
+			i = run;
+			if (i == n)
+				break;
+		}
+
+		unsigned c = s[i];
+		size_t len;
+		const char *short_esc = NULL;
+		switch (c) {
+		case '"':
+			short_esc = "\\\"";
+			break;
+		case '\\':
+			short_esc = "\\\\";
+			break;
+		case '\n':
+			short_esc = "\\n";
+			break;
+		case '\r':
+			short_esc = "\\r";
+			break;
+		case '\t':
+			short_esc = "\\t";
+			break;
+		case '\b':
+			short_esc = "\\b";
+			break;
+		case '\f':
+			short_esc = "\\f";
+			break;
+		}
+		if (short_esc != NULL) {
+			*d++ = short_esc[0];
+			*d++ = short_esc[1];
+			i++;
+			continue;
+		}
+		if (c < 0x80) {
+			/* Other C0 controls and DEL. */
+			memcpy(d, "\\u00", 4);
+			d[4] = hex[c >> 4];
+			d[5] = hex[c & 15];
+			d += 6;
+			i++;
+			continue;
+		}
+		len = escape_utf8_len(s + i, n - i);
+		if (len == 0) {
+			/* Not UTF-8: U+REPLACEMENT CHARACTER, one per byte. */
+			memcpy(d, "\xef\xbf\xbd", 3);
+			d += 3;
+			*lossy = true;
+			i++;
+		} else if (is_c1(s + i, len)) {
+			memcpy(d, "\\u00", 4);
+			d[4] = hex[s[i + 1] >> 4];
+			d[5] = hex[s[i + 1] & 15];
+			d += 6;
+			i += 2;
+		} else {
+			memcpy(d, s + i, len);
+			d += len;
+			i += len;
+		}
+	}
+	return (size_t)(d - dst);
+}
+
+/* Value of one hex digit, or -1. */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Reverse escape_text (see escape.h). */
+size_t
+unescape_text(char *dst, const char *src, size_t n)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		if (src[i] != '\\') {
+			dst[o++] = src[i++];
+			continue;
+		}
+		if (i + 1 >= n)
+			return (size_t)-1;
+		switch (src[i + 1]) {
+		case '\\':
+			dst[o++] = '\\';
+			break;
+		case 't':
+			dst[o++] = '\t';
+			break;
+		case 'r':
+			dst[o++] = '\r';
+			break;
+		case 'n':
+			dst[o++] = '\n';
+			break;
+		case 'x': {
+			int hi, lo;
+			if (i + 3 >= n || (hi = hexval(src[i + 2])) < 0 ||
+			    (lo = hexval(src[i + 3])) < 0)
+				return (size_t)-1;
+			dst[o++] = (char)(hi << 4 | lo);
+			i += 4;
+			continue;
+		}
+		default:
+			return (size_t)-1;
+		}
+		i += 2;
+	}
+	return o;
+}

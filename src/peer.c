@@ -1,0 +1,254 @@
+/* TCP clients: one bufferevent each, framed into records. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "frame.h"
+#include "server.h"
+
+/* Smallest read high watermark: reads stay large even for a small
+ * --max-line, and a silent client still holds no buffer at all. */
+#define PEER_MIN_WATERMARK (16 * 1024)
+
+/* Most bytes taken from one socket at shutdown: the kernel's receive buffer
+ * is far smaller, so this only stops a client that never pauses. */
+#define PEER_DRAIN_MAX (64u * 1024 * 1024)
+
+static void peer_read_cb(struct bufferevent *bev, void *arg);
+static void peer_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* Log one message or continued piece of a client's stream. */
+static void
+peer_emit(struct peer *p, const struct frame *f, const char *at)
+{
+	struct server *s = p->server;
+
+	server_log(s, "tcp", p->addr,
+	    f->kind == FRAME_PART ? RECORD_MSG_CONT : RECORD_MSG, at, f->len,
+	    NULL, 0);
+	p->msgs++;
+	p->bytes += f->used;
+	s->stats.tcp_msgs++;
+	s->stats.tcp_bytes += f->used;
+}
+
+/*
+ * Log every complete message in the input buffer, straight from the
+ * buffer's memory; with final, the unterminated tail too. Without final it
+ * stops early when the output is full (the rest waits in the buffer).
+ */
+void
+peer_process(struct peer *p, bool final)
+{
+	struct server *s = p->server;
+	struct evbuffer *in = bufferevent_get_input(p->bev);
+	size_t max_line = s->opts->max_line;
+
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		struct evbuffer_iovec v;
+		size_t off = 0;
+		bool blocked = false;
+
+		if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		const char *base = v.iov_base;
+		bool whole = v.iov_len == avail;
+		for (;;) {
+			struct frame f;
+			if (!final && !server_can_log(s)) {
+				blocked = true;
+				break;
+			}
+			if (final && whole)
+				f = frame_final(
+				    base + off, v.iov_len - off, max_line);
+			else
+				f = frame_next(
+				    base + off, v.iov_len - off, max_line);
+			if (f.kind == FRAME_NEED)
+				break;
+			peer_emit(p, &f, base + off);
+			off += f.used;
+		}
+		if (off > 0) {
+			evbuffer_drain(in, off);
+			continue;
+		}
+		if (blocked || whole)
+			return;
+		/* A line crosses the first chain's end: make as much of it
+		 * contiguous as framing needs, copying only that. */
+		struct evbuffer_ptr lf = evbuffer_search(in, "\n", 1, NULL);
+		size_t want = max_line + 2;
+		if (lf.pos >= 0 && (size_t)lf.pos + 1 < want)
+			want = (size_t)lf.pos + 1;
+		if (evbuffer_pullup(
+		        in, (ev_ssize_t)(want < avail ? want : avail)) == NULL)
+			return;
+	}
+}
+
+/* Log the tail and the disconnect, then free the peer: the only place a
+ * peer is freed. Never touch p after this. */
+static void
+peer_close(struct peer *p, const char *reason)
+{
+	struct server *s = p->server;
+
+	peer_process(p, true);
+	struct record_kv kv[] = {
+	    {"reason", reason, 0},
+	    {"msgs", NULL, p->msgs},
+	    {"bytes", NULL, p->bytes},
+	};
+	server_log(s, "tcp", p->addr, RECORD_DISCONNECT, NULL, 0, kv, 3);
+	TAILQ_REMOVE(&s->peers, p, entry);
+	s->npeers--;
+	bufferevent_free(p->bev);
+	free(p);
+}
+
+/* Bytes arrived: log the complete lines. */
+static void
+peer_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)bev;
+	server_clock(p->server);
+	peer_process(p, false);
+}
+
+/* End of stream, error or idle timeout: the client is done. */
+static void
+peer_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer *p = arg;
+	const char *reason = "error";
+
+	(void)bev;
+	server_clock(p->server);
+	if (what & BEV_EVENT_EOF)
+		reason = "eof";
+	else if (what & BEV_EVENT_TIMEOUT)
+		reason = "timeout";
+	else if ((what & BEV_EVENT_ERROR) && errno == ECONNRESET)
+		reason = "reset";
+	peer_close(p, reason);
+}
+
+/* Log a refused connection and close it at once. */
+static void
+peer_reject(struct server *s, int fd, const char *addr, const char *reason)
+{
+	struct record_kv kv[] = {{"reason", reason, 0}};
+
+	server_log(s, "tcp", addr, RECORD_REJECT, NULL, 0, kv, 1);
+	s->stats.rejects++;
+	close(fd);
+}
+
+/* A new connection from a listener: admit it as a peer or reject it. */
+void
+peer_accept(struct server *s, int fd, const struct sockaddr *sa)
+{
+	char addr[ADDR_STRLEN];
+	struct peer *p;
+
+	server_clock(s);
+	addr_format(sa, addr);
+	if (!server_allowed(s, sa)) {
+		peer_reject(s, fd, addr, "acl");
+		return;
+	}
+	if (s->npeers >= s->opts->max_clients) {
+		peer_reject(s, fd, addr, "max-clients");
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		peer_reject(s, fd, addr, "error");
+		return;
+	}
+	p->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (p->bev == NULL) {
+		free(p);
+		peer_reject(s, fd, addr, "error");
+		return;
+	}
+	p->server = s;
+	memcpy(p->addr, addr, sizeof(addr));
+	TAILQ_INSERT_TAIL(&s->peers, p, entry);
+	s->npeers++;
+	s->stats.connects++;
+	server_log(s, "tcp", p->addr, RECORD_CONNECT, NULL, 0, NULL, 0);
+
+	size_t high = s->opts->max_line + 2;
+	if (high < PEER_MIN_WATERMARK)
+		high = PEER_MIN_WATERMARK;
+	bufferevent_setwatermark(p->bev, EV_READ, 0, high);
+	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
+	if (s->opts->idle_timeout > 0) {
+		struct timeval tv = {(time_t)s->opts->idle_timeout, 0};
+		bufferevent_set_timeouts(p->bev, &tv, NULL);
+	}
+	if (!s->paused)
+		bufferevent_enable(p->bev, EV_READ);
+}
+
+/*
+ * Shutdown: read what the kernel holds for this client (it was received,
+ * so it is logged), then close the peer.
+ */
+void
+peer_shutdown(struct peer *p)
+{
+	struct evbuffer *in = bufferevent_get_input(p->bev);
+	evutil_socket_t fd = bufferevent_getfd(p->bev);
+	const char *reason = "shutdown";
+	size_t total = 0;
+
+	while (total < PEER_DRAIN_MAX) {
+		int n = evbuffer_read(in, fd, 65536);
+		if (n == 0) {
+			reason = "eof";
+			break;
+		}
+		if (n < 0) {
+			if (errno == ECONNRESET)
+				reason = "reset";
+			else if (errno != EAGAIN && errno != EINTR)
+				reason = "error";
+			if (errno != EINTR)
+				break;
+			continue;
+		}
+		total += (size_t)n;
+		/* Keep the buffer to one read: log as we go. */
+		peer_process(p, false);
+		if (p->server->paused)
+			break;
+	}
+	peer_close(p, reason);
+}
+
+/* Stop reading from the client (the output is behind). */
+void
+peer_pause(struct peer *p)
+{
+	bufferevent_disable(p->bev, EV_READ);
+}
+
+/* Read again, and log what waited in the input buffer. */
+void
+peer_resume(struct peer *p)
+{
+	bufferevent_enable(p->bev, EV_READ);
+	peer_process(p, false);
+}

@@ -1,0 +1,162 @@
+/* Log records in the text and JSON formats. */
+#include <string.h>
+
+#include "escape.h"
+#include "record.h"
+
+static const char *const event_names[] = {
+    [RECORD_CONNECT] = "connect",
+    [RECORD_MSG] = "msg",
+    [RECORD_MSG_CONT] = "msg+",
+    [RECORD_DISCONNECT] = "disconnect",
+    [RECORD_REJECT] = "reject",
+    [RECORD_STATS] = "stats",
+    [RECORD_START] = "start",
+    [RECORD_STOP] = "stop",
+};
+
+/* The event's name in records. */
+const char *
+record_event_name(enum record_event ev)
+{
+	return event_names[ev];
+}
+
+/* Whether the event carries a peer's message. */
+static int
+has_msg(const struct record *r)
+{
+	return r->event == RECORD_MSG || r->event == RECORD_MSG_CONT;
+}
+
+/* Upper bound of the formatted length (see record.h). */
+size_t
+record_max(const struct record *r, enum record_fmt fmt)
+{
+	/* JSON punctuation around the four fixed fields and the msg, lossy
+	 * flag and line end: generously rounded up. */
+	size_t n = 96 + strlen(r->ts) + strlen(r->proto) + strlen(r->peer) +
+	           strlen(event_names[r->event]);
+
+	if (has_msg(r))
+		n += fmt == RECORD_JSON ? ESCAPE_JSON_MAX(r->msg_len)
+		                        : ESCAPE_TEXT_MAX(r->msg_len);
+	for (size_t i = 0; i < r->nkv; i++) {
+		/* ,"key":"value" or ,"key":20-digit number */
+		n += 6 + strlen(r->kv[i].key) +
+		     (r->kv[i].str != NULL ? strlen(r->kv[i].str) : 20);
+	}
+	return n;
+}
+
+/* Append the NUL-terminated s at d; return the new end. */
+static char *
+put(char *d, const char *s)
+{
+	size_t len = strlen(s);
+	memcpy(d, s, len);
+	return d + len;
+}
+
+/* Append v in decimal at d; return the new end. */
+static char *
+put_num(char *d, unsigned long long v)
+{
+	char tmp[24];
+	int i = (int)sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(d, tmp + i, sizeof(tmp) - (size_t)i);
+	return d + (sizeof(tmp) - (size_t)i);
+}
+
+/* TIMESTAMP PROTO PEER EVENT[ DETAIL] */
+static size_t
+format_text(char *dst, const struct record *r)
+{
+	char *d = dst;
+
+	d = put(d, r->ts);
+	*d++ = ' ';
+	d = put(d, r->proto);
+	*d++ = ' ';
+	d = put(d, r->peer);
+	*d++ = ' ';
+	d = put(d, event_names[r->event]);
+	if (has_msg(r)) {
+		*d++ = ' ';
+		d += escape_text(d, r->msg, r->msg_len);
+	}
+	for (size_t i = 0; i < r->nkv; i++) {
+		*d++ = ' ';
+		d = put(d, r->kv[i].key);
+		*d++ = '=';
+		if (r->kv[i].str != NULL)
+			d = put(d, r->kv[i].str);
+		else
+			d = put_num(d, r->kv[i].num);
+	}
+	*d++ = '\n';
+	return (size_t)(d - dst);
+}
+
+/* Append ,"key":" at d; return the new end. */
+static char *
+put_key(char *d, const char *key)
+{
+	*d++ = ',';
+	*d++ = '"';
+	d = put(d, key);
+	*d++ = '"';
+	*d++ = ':';
+	return d;
+}
+
+/* One JSON object on one line. */
+static size_t
+format_json(char *dst, const struct record *r)
+{
+	char *d = dst;
+	bool lossy = false;
+
+	d = put(d, "{\"ts\":\"");
+	d = put(d, r->ts);
+	d = put(d, "\",\"proto\":\"");
+	d = put(d, r->proto);
+	d = put(d, "\",\"peer\":\"");
+	d = put(d, r->peer);
+	d = put(d, "\",\"event\":\"");
+	d = put(d, event_names[r->event]);
+	*d++ = '"';
+	if (has_msg(r)) {
+		d = put_key(d, "msg");
+		*d++ = '"';
+		d += escape_json(d, r->msg, r->msg_len, &lossy);
+		*d++ = '"';
+	}
+	for (size_t i = 0; i < r->nkv; i++) {
+		d = put_key(d, r->kv[i].key);
+		if (r->kv[i].str != NULL) {
+			*d++ = '"';
+			d = put(d, r->kv[i].str);
+			*d++ = '"';
+		} else {
+			d = put_num(d, r->kv[i].num);
+		}
+	}
+	if (lossy)
+		d = put(d, ",\"lossy\":true");
+	*d++ = '}';
+	*d++ = '\n';
+	return (size_t)(d - dst);
+}
+
+/* Format r as one line (see record.h). */
+size_t
+record_format(char *dst, const struct record *r, enum record_fmt fmt)
+{
+	return fmt == RECORD_JSON ? format_json(dst, r) : format_text(dst, r);
+}

@@ -1,0 +1,285 @@
+/* The server: record output, flow control, signals and shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "escape.h"
+#include "server.h"
+
+/* Delay before retrying a failed write to the output. */
+static const struct timeval retry_delay = {1, 0};
+
+static void server_pause(struct server *s);
+static void server_resume(struct server *s);
+
+/* Write what the sink holds; on failure stop reading and retry later. */
+static void
+server_flush(struct server *s)
+{
+	int was = s->sink.error;
+
+	if (sink_flush(&s->sink) == 0) {
+		if (was != 0)
+			fprintf(stderr, "peerlogd: output %s: writing again\n",
+			    s->sink.path ? s->sink.path : "-");
+		if (s->paused)
+			server_resume(s);
+		return;
+	}
+	if (was != s->sink.error)
+		fprintf(stderr,
+		    "peerlogd: output %s: %s; holding %zu bytes of records, "
+		    "retrying every %lds\n",
+		    s->sink.path ? s->sink.path : "-", strerror(s->sink.error),
+		    s->sink.len, (long)retry_delay.tv_sec);
+	server_pause(s);
+}
+
+/* Once per loop pass with records held: write them. */
+static void
+server_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_flush(arg);
+}
+
+/* Timer after a failed write: try again. */
+static void
+server_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_flush(arg);
+}
+
+/* Stop taking input while the output cannot take records. */
+static void
+server_pause(struct server *s)
+{
+	if (!s->paused) {
+		struct peer *p;
+		s->paused = true;
+		TAILQ_FOREACH(p, &s->peers, entry)
+		peer_pause(p);
+		udp_pause(s);
+	}
+	if (!s->stopping)
+		evtimer_add(s->retry_ev, &retry_delay);
+}
+
+/* Take input again and log what waited in the peers' buffers. */
+static void
+server_resume(struct server *s)
+{
+	struct peer *p, *next;
+
+	s->paused = false;
+	evtimer_del(s->retry_ev);
+	for (p = TAILQ_FIRST(&s->peers); p != NULL && !s->paused; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		peer_resume(p);
+	}
+	if (!s->paused)
+		udp_resume(s);
+}
+
+/* Refresh the timestamp text; called at the start of every callback. */
+void
+server_clock(struct server *s)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ts_format(&s->ts, now.tv_sec, now.tv_nsec / 1000);
+}
+
+/* Whether a record may be added now: writes a full batch first. */
+bool
+server_can_log(struct server *s)
+{
+	if (s->paused)
+		return false;
+	if (!sink_full(&s->sink))
+		return true;
+	server_flush(s);
+	return !s->paused;
+}
+
+/* Format one record into the sink; it is written by the end of the pass. */
+void
+server_log(struct server *s, const char *proto, const char *peer,
+    enum record_event ev, const void *msg, size_t len,
+    const struct record_kv *kv, size_t nkv)
+{
+	struct record r = {
+	    .ts = s->ts.text,
+	    .proto = proto,
+	    .peer = peer,
+	    .event = ev,
+	    .msg = msg,
+	    .msg_len = len,
+	    .kv = kv,
+	    .nkv = nkv,
+	};
+	size_t max = record_max(&r, s->opts->format);
+	char *d = sink_reserve(&s->sink, max);
+
+	if (d == NULL) {
+		fprintf(stderr, "peerlogd: out of memory: a record is lost\n");
+		return;
+	}
+	if (s->sink.len == 0 && !s->paused)
+		event_active(s->flush_ev, EV_WRITE, 0);
+	sink_commit(&s->sink, record_format(d, &r, s->opts->format));
+}
+
+/* Whether --allow admits the address (all do without --allow). */
+bool
+server_allowed(const struct server *s, const struct sockaddr *sa)
+{
+	if (s->opts->nallow == 0)
+		return true;
+	for (size_t i = 0; i < s->opts->nallow; i++)
+		if (cidr_match(&s->opts->allow[i], sa))
+			return true;
+	return false;
+}
+
+/* The stats record: counters since start. */
+static void
+server_stats(struct server *s)
+{
+	const struct server_stats *t = &s->stats;
+	struct record_kv kv[] = {
+	    {"clients", NULL, s->npeers},
+	    {"connects", NULL, t->connects},
+	    {"rejects", NULL, t->rejects},
+	    {"tcp_msgs", NULL, t->tcp_msgs},
+	    {"tcp_bytes", NULL, t->tcp_bytes},
+	    {"udp_msgs", NULL, t->udp_msgs},
+	    {"udp_bytes", NULL, t->udp_bytes},
+	    {"udp_dropped", NULL, t->udp_dropped},
+	};
+	server_log(
+	    s, "-", "-", RECORD_STATS, NULL, 0, kv, sizeof(kv) / sizeof(kv[0]));
+}
+
+/*
+ * Graceful shutdown: take in what the kernel already holds for us (pending
+ * connections, datagrams, stream bytes), log it all with the disconnects,
+ * then the stop record, write everything and leave the loop.
+ */
+static void
+server_stop(struct server *s, const char *signame)
+{
+	struct peer *p;
+
+	s->stopping = true;
+	listen_close(s);
+	udp_close(s);
+	while ((p = TAILQ_FIRST(&s->peers)) != NULL)
+		peer_shutdown(p);
+
+	struct record_kv kv[] = {{"signal", signame, 0}};
+	server_log(s, "-", "-", RECORD_STOP, NULL, 0, kv, 1);
+	if (sink_flush(&s->sink) != 0) {
+		fprintf(stderr,
+		    "peerlogd: output %s: %s; %zu bytes of records lost\n",
+		    s->sink.path ? s->sink.path : "-", strerror(s->sink.error),
+		    s->sink.len);
+		s->exit_code = 1;
+	}
+	event_base_loopbreak(s->base);
+}
+
+/* Signals arrive here through the loop, never in a handler. */
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)what;
+	server_clock(s);
+	switch (sig) {
+	case SIGINT:
+		server_stop(s, "SIGINT");
+		break;
+	case SIGTERM:
+		server_stop(s, "SIGTERM");
+		break;
+	case SIGHUP:
+		if (sink_reopen(&s->sink) != 0)
+			fprintf(stderr, "peerlogd: reopen %s: %s\n",
+			    s->sink.path, strerror(errno));
+		break;
+	case SIGUSR1:
+		server_stats(s);
+		break;
+	}
+}
+
+/* Set up the output, events and signals. */
+int
+server_init(struct server *s, struct event_base *base, const struct opts *o)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+	/* A batch holds many records and always the largest one. */
+	size_t worst = 256 + ESCAPE_JSON_MAX(o->max_line);
+	size_t soft = worst * 4 > (1u << 20) ? worst * 4 : (1u << 20);
+
+	memset(s, 0, sizeof(*s));
+	s->base = base;
+	s->opts = o;
+	TAILQ_INIT(&s->peers);
+	ts_init(&s->ts);
+	if (sink_open(&s->sink, o->output, soft) != 0)
+		return -1;
+	s->flush_ev = event_new(base, -1, 0, server_flush_cb, s);
+	s->retry_ev = evtimer_new(base, server_retry_cb, s);
+	if (s->flush_ev == NULL || s->retry_ev == NULL)
+		return -1;
+	for (size_t i = 0; i < 4; i++) {
+		s->sig_ev[i] = evsignal_new(base, sigs[i], server_signal_cb, s);
+		if (s->sig_ev[i] == NULL || evsignal_add(s->sig_ev[i], NULL))
+			return -1;
+	}
+
+	return 0;
+}
+
+/* The sockets are bound: log the start record. */
+void
+server_start(struct server *s)
+{
+	struct record_kv kv[] = {
+	    {"version", PEERLOG_VERSION, 0},
+	    {"pid", NULL, (unsigned long long)getpid()},
+	};
+	server_clock(s);
+	server_log(s, "-", "-", RECORD_START, NULL, 0, kv, 2);
+}
+
+/* Free what server_init and the modules made; the base is the caller's. */
+void
+server_free(struct server *s)
+{
+	listen_close(s);
+	udp_close(s);
+	for (size_t i = 0; i < 4; i++)
+		if (s->sig_ev[i] != NULL)
+			event_free(s->sig_ev[i]);
+	if (s->flush_ev != NULL)
+		event_free(s->flush_ev);
+	if (s->retry_ev != NULL)
+		event_free(s->retry_ev);
+	if (s->accept_ev != NULL)
+		event_free(s->accept_ev);
+	sink_close(&s->sink);
+}

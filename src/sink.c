@@ -1,0 +1,124 @@
+/* The record output: a flat buffer written in large batches. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sink.h"
+
+/* Open the file at path for append, or standard output for "-". */
+static int
+open_path(const char *path)
+{
+	if (path == NULL)
+		return STDOUT_FILENO;
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+/* Open the output (see sink.h). */
+int
+sink_open(struct sink *k, const char *path, size_t soft)
+{
+	memset(k, 0, sizeof(*k));
+	k->path = strcmp(path, "-") == 0 ? NULL : path;
+	k->soft = soft;
+	k->fd = open_path(k->path);
+	if (k->fd < 0)
+		return -1;
+	k->cap = soft * 2;
+	k->buf = malloc(k->cap);
+	if (k->buf == NULL) {
+		sink_close(k);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Room for need more bytes (see sink.h). */
+char *
+sink_reserve(struct sink *k, size_t need)
+{
+	if (k->cap - k->len < need) {
+		/* Only when writing fails or one pass overshoots: grow
+		 * geometrically so forced records stay cheap. */
+		size_t cap = k->cap * 2;
+		while (cap - k->len < need)
+			cap *= 2;
+		char *buf = realloc(k->buf, cap);
+		if (buf == NULL)
+			return NULL;
+		k->buf = buf;
+		k->cap = cap;
+	}
+	return k->buf + k->len;
+}
+
+/* Count len reserved bytes as held. */
+void
+sink_commit(struct sink *k, size_t len)
+{
+	k->len += len;
+}
+
+/* Whether a batch is ready. */
+bool
+sink_full(const struct sink *k)
+{
+	return k->len >= k->soft;
+}
+
+/* Write everything held (see sink.h). */
+int
+sink_flush(struct sink *k)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	while (off < k->len) {
+		ssize_t n = write(k->fd, k->buf + off, k->len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			k->error = errno;
+			rc = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (rc == 0)
+		k->error = 0;
+	k->written += off;
+	/* Keep what was not written at the front, in order. */
+	memmove(k->buf, k->buf + off, k->len - off);
+	k->len -= off;
+	return rc;
+}
+
+/* Reopen the file for log rotation (see sink.h). */
+int
+sink_reopen(struct sink *k)
+{
+	if (k->path == NULL)
+		return 0;
+	sink_flush(k);
+	int fd = open_path(k->path);
+	if (fd < 0)
+		return -1;
+	close(k->fd);
+	k->fd = fd;
+	return 0;
+}
+
+/* Close and free (see sink.h). */
+void
+sink_close(struct sink *k)
+{
+	if (k->path != NULL && k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+	free(k->buf);
+	k->buf = NULL;
+	k->len = k->cap = 0;
+}
