@@ -61,7 +61,9 @@ resolve(const struct addr_spec *a, int socktype, struct addr_list *l, char *err,
 	snprintf(port, sizeof(port), "%u", a->port);
 	int rc = getaddrinfo(a->host, port, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s %s:%u: %s", opt, a->host, a->port,
+		bool v6 = strchr(a->host, ':') != NULL;
+		snprintf(err, errlen, "%s %s%s%s:%u: %s", opt, v6 ? "[" : "",
+		    a->host, v6 ? "]" : "", a->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}

@@ -1,0 +1,542 @@
+/*
+ * Command-line parsing for peerlogd and peerlog. A small scanner of our own
+ * rather than getopt_long: it keeps no global state, never permutes argv and
+ * never prints, so tests and fuzzers may call it any number of times.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "opts.h"
+
+/* Limits and defaults; opts_usage repeats them in words. */
+#define MAX_LINE_DEFAULT 8192
+#define MAX_LINE_MAX 16777216
+#define MAX_CLIENTS_DEFAULT 10000
+#define MAX_CLIENTS_MAX 1000000
+#define IDLE_TIMEOUT_MAX 31536000
+#define TCP_PORT_DEFAULT 1234 /* and the client's "1234" */
+#define UDP_PORT_DEFAULT 1235 /* and the client's "1235" */
+
+/* Ids of long-only options; the others use their short letter. */
+enum {
+	OPT_MAX_LINE = 256,
+	OPT_MAX_CLIENTS,
+	OPT_IDLE_TIMEOUT,
+	OPT_ALLOW,
+};
+
+/* What the scanner returns besides an option id. */
+enum { SCAN_END = -1, SCAN_ERR = -2, SCAN_POS = 0 };
+
+struct opt_def {
+	const char *name; /* long name, or NULL */
+	int letter;       /* short letter, or 0 */
+	int id;
+	bool arg; /* takes an argument */
+};
+
+struct opt_scan {
+	int argc;
+	char **argv;
+	int i;               /* next argv element */
+	const char *cluster; /* rest of a "-abc" cluster, or NULL */
+	bool dashdash;       /* "--" seen: the rest are operands */
+	const struct opt_def *defs;
+	const char *arg; /* the option's argument, or the operand */
+	char *err;
+	size_t errlen;
+};
+
+static const struct opt_def server_defs[] = {
+    {"tcp", 't', 't', true},
+    {"udp", 'u', 'u', true},
+    {"output", 'o', 'o', true},
+    {"format", 'f', 'f', true},
+    {"max-line", 0, OPT_MAX_LINE, true},
+    {"max-clients", 0, OPT_MAX_CLIENTS, true},
+    {"idle-timeout", 0, OPT_IDLE_TIMEOUT, true},
+    {"allow", 0, OPT_ALLOW, true},
+    {"help", 'h', 'h', false},
+    {"version", 'V', 'V', false},
+    {NULL, 0, 0, false},
+};
+
+static const struct opt_def client_defs[] = {
+    {NULL, 'u', 'u', false},
+    {NULL, '4', '4', false},
+    {NULL, '6', '6', false},
+    {"help", 'h', 'h', false},
+    {"version", 'V', 'V', false},
+    {NULL, 0, 0, false},
+};
+
+/* clang-format off */
+const char opts_usage[] =
+    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-o PATH] [-f text|json] "
+    "[options]\n"
+    "  -t, --tcp ADDR          listen for TCP on ADDR (repeatable)\n"
+    "  -u, --udp ADDR          receive UDP datagrams on ADDR (repeatable)\n"
+    "  -o, --output PATH       append records to PATH; - is standard output\n"
+    "                          (default -)\n"
+    "  -f, --format FMT        text or json (default text)\n"
+    "      --max-line BYTES    longest TCP message kept in one record\n"
+    "                          (1..16777216, default 8192)\n"
+    "      --max-clients N     most TCP clients at once\n"
+    "                          (1..1000000, default 10000)\n"
+    "      --idle-timeout SEC  close a TCP client silent this long; 0 = never\n"
+    "                          (0..31536000, default 0)\n"
+    "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
+    "                          default all)\n"
+    "  -h, --help              show this help and exit\n"
+    "  -V, --version           show the version and exit\n"
+    "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
+    "means every address, like *:PORT. With no -t and no -u: TCP\n"
+    "localhost:1234 and UDP localhost:1235.\n";
+
+const char opts_client_usage[] =
+    "usage: peerlog [-u] [-4|-6] [HOST [PORT]]\n"
+    "  -u             send UDP datagrams instead of a TCP stream\n"
+    "  -4             use IPv4 only\n"
+    "  -6             use IPv6 only\n"
+    "  -h, --help     show this help and exit\n"
+    "  -V, --version  show the version and exit\n"
+    "HOST defaults to localhost, PORT to 1234 (TCP) or 1235 (UDP).\n"
+    "Each line of input is sent as one message; at a terminal, a line\n"
+    "\"exit\" ends it.\n";
+/* clang-format on */
+
+/* Declared apart so that the compiler checks every format string. */
+static void opts_err(struct opt_scan *sc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Write one error line into err, if the caller gave room for it. */
+static void
+opts_err(struct opt_scan *sc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sc->err == NULL || sc->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sc->err, sc->errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Copy the first n bytes of user text s into dst (size len) with control
+ * bytes as \xHH, so that an error message stays one clean line.
+ */
+static const char *
+opts_show(char *dst, size_t len, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && s[i] != '\0' && o + 5 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f) {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 0xf];
+		} else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+/* The definition with short letter c, or NULL. */
+static const struct opt_def *
+opts_find_letter(const struct opt_def *defs, int c)
+{
+	for (; defs->id != 0; defs++) {
+		if (defs->letter != 0 && defs->letter == c)
+			return defs;
+	}
+	return NULL;
+}
+
+/* The definition whose long name is the n bytes at s, or NULL. */
+static const struct opt_def *
+opts_find_name(const struct opt_def *defs, const char *s, size_t n)
+{
+	for (; defs->id != 0; defs++) {
+		if (defs->name != NULL && strlen(defs->name) == n &&
+		    memcmp(defs->name, s, n) == 0)
+			return defs;
+	}
+	return NULL;
+}
+
+/* Take the next short option out of the current "-abc" cluster. */
+static int
+opts_scan_short(struct opt_scan *sc)
+{
+	char shown[8];
+	const char *c = sc->cluster++;
+	const struct opt_def *d = opts_find_letter(sc->defs, (unsigned char)*c);
+
+	opts_show(shown, sizeof shown, c, 1);
+	if (d == NULL) {
+		opts_err(sc, "unknown option '-%s'", shown);
+		return SCAN_ERR;
+	}
+	if (!d->arg)
+		return d->id;
+	/* "-t80" and "-t 80" both give -t the argument "80". */
+	if (*sc->cluster != '\0')
+		sc->arg = sc->cluster;
+	else if (sc->i < sc->argc)
+		sc->arg = sc->argv[sc->i++];
+	else {
+		opts_err(sc, "option '-%s' needs an argument", shown);
+		return SCAN_ERR;
+	}
+	sc->cluster = NULL;
+	return d->id;
+}
+
+/* Take the long option s ("--name" or "--name=value"). */
+static int
+opts_scan_long(struct opt_scan *sc, const char *s)
+{
+	char shown[128];
+	const char *name = s + 2;
+	const char *eq = strchr(name, '=');
+	size_t n = eq != NULL ? (size_t)(eq - name) : strlen(name);
+	const struct opt_def *d = opts_find_name(sc->defs, name, n);
+
+	opts_show(shown, sizeof shown, name, n);
+	if (d == NULL) {
+		opts_err(sc, "unknown option '--%s'", shown);
+		return SCAN_ERR;
+	}
+	if (!d->arg && eq != NULL) {
+		opts_err(sc, "option '--%s' takes no argument", shown);
+		return SCAN_ERR;
+	}
+	if (!d->arg)
+		return d->id;
+	if (eq != NULL)
+		sc->arg = eq + 1;
+	else if (sc->i < sc->argc)
+		sc->arg = sc->argv[sc->i++];
+	else {
+		opts_err(sc, "option '--%s' needs an argument", shown);
+		return SCAN_ERR;
+	}
+	return d->id;
+}
+
+/*
+ * The next option id (with sc->arg set if it takes one), SCAN_POS for an
+ * operand in sc->arg, SCAN_END, or SCAN_ERR with the error written. Options
+ * may follow operands, as with GNU getopt; "--" ends the options.
+ */
+static int
+opts_scan(struct opt_scan *sc)
+{
+	const char *a;
+
+	sc->arg = NULL;
+	if (sc->cluster != NULL && *sc->cluster != '\0')
+		return opts_scan_short(sc);
+	sc->cluster = NULL;
+	for (;;) {
+		if (sc->i >= sc->argc || sc->argv[sc->i] == NULL)
+			return SCAN_END;
+		a = sc->argv[sc->i++];
+		if (sc->dashdash || a[0] != '-' || a[1] == '\0') {
+			sc->arg = a;
+			return SCAN_POS;
+		}
+		if (strcmp(a, "--") != 0)
+			break;
+		sc->dashdash = true;
+	}
+	if (a[1] == '-')
+		return opts_scan_long(sc, a);
+	sc->cluster = a + 1;
+	return opts_scan_short(sc);
+}
+
+/* Set up a scanner over argv[1..argc-1]. */
+static void
+opts_scan_init(struct opt_scan *sc, const struct opt_def *defs, int argc,
+    char **argv, char *err, size_t errlen)
+{
+	memset(sc, 0, sizeof *sc);
+	sc->argc = argc;
+	sc->argv = argv;
+	sc->i = 1;
+	sc->defs = defs;
+	sc->err = err;
+	sc->errlen = errlen;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+}
+
+/* Parse a decimal number in min..max for option name into *out. */
+static int
+opts_number(struct opt_scan *sc, const char *name, unsigned long min,
+    unsigned long max, unsigned long *out)
+{
+	char shown[128];
+	const char *s = sc->arg;
+	unsigned long v = 0;
+	size_t i;
+
+	opts_show(shown, sizeof shown, s, strlen(s));
+	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++) {
+		/* Past max is out of range; stop before it can overflow. */
+		if (v <= max)
+			v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0 || s[i] != '\0') {
+		opts_err(sc, "--%s: not a number: '%s'", name, shown);
+		return -1;
+	}
+	if (v < min || v > max) {
+		opts_err(sc, "--%s: out of range: '%s' (%lu..%lu)", name, shown,
+		    min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parse an -t/-u ADDR and append it to list (n entries so far). */
+static int
+opts_addr(
+    struct opt_scan *sc, const char *name, struct addr_spec *list, size_t *n)
+{
+	char shown[128];
+	const char *why;
+
+	if (*n == OPTS_MAX_ADDRS) {
+		opts_err(sc, "--%s: too many addresses (at most %d)", name,
+		    OPTS_MAX_ADDRS);
+		return -1;
+	}
+	if (addr_parse(sc->arg, &list[*n], &why) == -1) {
+		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+		opts_err(sc, "--%s '%s': %s", name, shown, why);
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
+/* Parse an --allow CIDR and append it to o->allow. */
+static int
+opts_allow(struct opt_scan *sc, struct opts *o)
+{
+	char shown[128];
+	const char *why;
+
+	if (o->nallow == OPTS_MAX_ALLOW) {
+		opts_err(sc, "--allow: too many networks (at most %d)",
+		    OPTS_MAX_ALLOW);
+		return -1;
+	}
+	if (cidr_parse(sc->arg, &o->allow[o->nallow], &why) == -1) {
+		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+		opts_err(sc, "--allow '%s': %s", shown, why);
+		return -1;
+	}
+	o->nallow++;
+	return 0;
+}
+
+/* Parse --format's FMT into o->format. */
+static int
+opts_format(struct opt_scan *sc, struct opts *o)
+{
+	char shown[128];
+
+	if (strcmp(sc->arg, "text") == 0)
+		o->format = RECORD_TEXT;
+	else if (strcmp(sc->arg, "json") == 0)
+		o->format = RECORD_JSON;
+	else {
+		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+		opts_err(
+		    sc, "--format: unknown format '%s' (text or json)", shown);
+		return -1;
+	}
+	return 0;
+}
+
+/* Take --output's PATH; an empty one is surely a mistake. */
+static int
+opts_output(struct opt_scan *sc, struct opts *o)
+{
+	if (*sc->arg == '\0') {
+		opts_err(sc, "--output: empty path");
+		return -1;
+	}
+	o->output = sc->arg;
+	return 0;
+}
+
+/* Apply one of peerlogd's options that takes a value; 0 or -1. */
+static int
+opts_apply(struct opt_scan *sc, struct opts *o, int id)
+{
+	unsigned long v;
+
+	switch (id) {
+	case 't':
+		return opts_addr(sc, "tcp", o->tcp, &o->ntcp);
+	case 'u':
+		return opts_addr(sc, "udp", o->udp, &o->nudp);
+	case 'o':
+		return opts_output(sc, o);
+	case 'f':
+		return opts_format(sc, o);
+	case OPT_MAX_LINE:
+		if (opts_number(sc, "max-line", 1, MAX_LINE_MAX, &v) == -1)
+			return -1;
+		o->max_line = v;
+		return 0;
+	case OPT_MAX_CLIENTS:
+		return opts_number(
+		    sc, "max-clients", 1, MAX_CLIENTS_MAX, &o->max_clients);
+	case OPT_IDLE_TIMEOUT:
+		return opts_number(
+		    sc, "idle-timeout", 0, IDLE_TIMEOUT_MAX, &o->idle_timeout);
+	case OPT_ALLOW:
+		return opts_allow(sc, o);
+	}
+	return -1;
+}
+
+/* Fill in the default listeners when neither -t nor -u was given. */
+static void
+opts_defaults(struct opts *o)
+{
+	if (o->ntcp != 0 || o->nudp != 0)
+		return;
+	strcpy(o->tcp[0].host, "localhost");
+	o->tcp[0].port = TCP_PORT_DEFAULT;
+	o->ntcp = 1;
+	strcpy(o->udp[0].host, "localhost");
+	o->udp[0].port = UDP_PORT_DEFAULT;
+	o->nudp = 1;
+}
+
+/* Parse peerlogd's arguments (see opts.h). */
+enum opts_result
+opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+	struct opt_scan sc;
+	char shown[128];
+	int id;
+
+	memset(o, 0, sizeof *o);
+	o->output = "-";
+	o->format = RECORD_TEXT;
+	o->max_line = MAX_LINE_DEFAULT;
+	o->max_clients = MAX_CLIENTS_DEFAULT;
+	o->idle_timeout = 0;
+	opts_scan_init(&sc, server_defs, argc, argv, err, errlen);
+	while ((id = opts_scan(&sc)) != SCAN_END) {
+		if (id == SCAN_ERR)
+			return OPTS_ERROR;
+		if (id == 'h')
+			return OPTS_HELP;
+		if (id == 'V')
+			return OPTS_VERSION;
+		if (id == SCAN_POS) {
+			opts_show(shown, sizeof shown, sc.arg, strlen(sc.arg));
+			opts_err(&sc, "unexpected argument '%s'", shown);
+			return OPTS_ERROR;
+		}
+		if (opts_apply(&sc, o, id) == -1)
+			return OPTS_ERROR;
+	}
+	opts_defaults(o);
+	return OPTS_RUN;
+}
+
+/* Whether s is a decimal port 1..65535: digits only, no sign or spaces. */
+static bool
+opts_port_ok(const char *s)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (i == 5)
+			return false;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	return i > 0 && s[i] == '\0' && v >= 1 && v <= 65535;
+}
+
+/* Check the client's HOST and PORT once all arguments are seen. */
+static enum opts_result
+opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
+{
+	char shown[128];
+
+	if (v4 && v6) {
+		opts_err(sc, "options -4 and -6 cannot be used together");
+		return OPTS_ERROR;
+	}
+	o->family = v4 ? CLIENT_INET4 : v6 ? CLIENT_INET6 : CLIENT_ANY;
+	if (o->host == NULL)
+		o->host = "localhost";
+	if (*o->host == '\0') {
+		opts_err(sc, "empty host");
+		return OPTS_ERROR;
+	}
+	if (o->port == NULL)
+		o->port = o->udp ? "1235" : "1234";
+	if (!opts_port_ok(o->port)) {
+		opts_show(shown, sizeof shown, o->port, strlen(o->port));
+		opts_err(sc, "bad port '%s' (1..65535)", shown);
+		return OPTS_ERROR;
+	}
+	return OPTS_RUN;
+}
+
+/* Parse peerlog's arguments (see opts.h). */
+enum opts_result
+opts_parse_client(
+    struct client_opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+	struct opt_scan sc;
+	char shown[128];
+	bool v4 = false, v6 = false;
+	int id;
+
+	memset(o, 0, sizeof *o);
+	opts_scan_init(&sc, client_defs, argc, argv, err, errlen);
+	while ((id = opts_scan(&sc)) != SCAN_END) {
+		if (id == SCAN_ERR)
+			return OPTS_ERROR;
+		if (id == 'h')
+			return OPTS_HELP;
+		if (id == 'V')
+			return OPTS_VERSION;
+		if (id == 'u')
+			o->udp = true;
+		else if (id == '4')
+			v4 = true;
+		else if (id == '6')
+			v6 = true;
+		else if (o->host == NULL)
+			o->host = sc.arg;
+		else if (o->port == NULL)
+			o->port = sc.arg;
+		else {
+			opts_show(shown, sizeof shown, sc.arg, strlen(sc.arg));
+			opts_err(&sc, "unexpected argument '%s'", shown);
+			return OPTS_ERROR;
+		}
+	}
+	return opts_client_check(&sc, o, v4, v6);
+}
