@@ -38,7 +38,6 @@ main(int argc, char **argv)
 		return 0;
 	case OPTS_ERROR:
 		fprintf(stderr, "peerlog: %s\n", err);
-		fprintf(stderr, "Try 'peerlog --help' for more information.\n");
 		return 2;
 	case OPTS_RUN:
 		break;

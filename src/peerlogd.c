@@ -53,8 +53,6 @@ main(int argc, char **argv)
 		return 0;
 	case OPTS_ERROR:
 		fprintf(stderr, "peerlogd: %s\n", err);
-		fprintf(
-		    stderr, "Try 'peerlogd --help' for more information.\n");
 		return 2;
 	case OPTS_RUN:
 		break;

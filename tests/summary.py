@@ -49,9 +49,11 @@ def count_dir(builddir):
         for line in f:
             t = json.loads(line)
             result = t.get("result")
-            junit = os.path.join(builddir, "meson-logs", t["name"] + ".xml")
-            if t.get("protocol") == "tap" or "TAP" in str(t.get("protocol")):
-                p, fl, s = count_tap(t.get("stdout") or "")
+            junit = os.path.join(builddir, "meson-logs",
+                                 t["name"].split("/")[-1].strip() + ".xml")
+            stdout = t.get("stdout") or ""
+            if re.search(r"^1\.\.\d+", stdout, re.M):
+                p, fl, s = count_tap(stdout)
                 if result not in ("OK", "SKIP", "EXPECTEDFAIL") and fl == 0:
                     fl = 1  # crashed or timed out without a failing line
             elif os.path.exists(junit):
