@@ -111,8 +111,8 @@ cidr_prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
 
 /*
  * Whether sa is inside c (see cidr.h). A mapped peer (::ffff:a.b.c.d) is
- * matched as IPv4 against IPv4 networks and by its 16 bytes against IPv6
- * ones, so ::/0 and ::ffff:0:0/96 cover it too.
+ * an IPv4 client on a dual-stack socket: it is matched as IPv4 only, so the
+ * same --allow list admits it whichever socket it came in on.
  */
 bool
 cidr_match(const struct cidr *c, const struct sockaddr *sa)
@@ -132,7 +132,7 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 	if (sa->sa_family != AF_INET6)
 		return false;
 	sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-	if (c->family == AF_INET6)
+	if (c->family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
 		return cidr_prefix_eq(
 		    c->addr, sin6->sin6_addr.s6_addr, c->prefix);
 	return c->family == AF_INET && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&

@@ -36,8 +36,10 @@ static const uint8_t plain[256] = {
 size_t
 escape_utf8_len(const unsigned char *p, size_t n)
 {
-	unsigned c = p[0];
+	if (n == 0)
+		return 0;
 
+	unsigned c = p[0];
 	if (c >= 0xc2 && c <= 0xdf) {
 		if (n >= 2 && (p[1] & 0xc0) == 0x80)
 			return 2;

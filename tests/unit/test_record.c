@@ -1,0 +1,442 @@
+/* Unit tests of record.c: the exact text and JSON lines of every event, and
+ * record_max as a true bound (checked with canaries on random records). */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "escape.h"
+#include "record.h"
+#include "tap.h"
+
+#define TS "2026-11-25T17:03:06.123456Z"
+#define PEER "127.0.0.1:50312"
+#define CANARY 0xa5
+#define NCANARY 16
+
+/* A message record of a string literal (NULs allowed). */
+#define MSG(proto, peer, ev, lit) rec_msg(proto, peer, ev, lit, sizeof(lit) - 1)
+
+/* Format r into a buffer of exactly record_max bytes plus a canary; returns
+ * the malloc'd line (NUL-terminated after the canary check) or NULL. */
+static char *
+format(const struct record *r, enum record_fmt fmt, size_t *lenp)
+{
+	size_t max = record_max(r, fmt), len, i;
+	char *dst = malloc(max + NCANARY + 1);
+
+	if (dst == NULL)
+		abort();
+	memset(dst, CANARY, max + NCANARY + 1);
+	len = record_format(dst, r, fmt);
+	for (i = 0; i < NCANARY; i++) {
+		if ((unsigned char)dst[max + i] != CANARY) {
+			diag("record_format wrote past record_max %zu", max);
+			free(dst);
+			return NULL;
+		}
+	}
+	if (len > max) {
+		diag("record_format returned %zu > record_max %zu", len, max);
+		free(dst);
+		return NULL;
+	}
+	*lenp = len;
+	return dst;
+}
+
+/* Check the formatted line of r against exp. */
+static void
+check(const struct record *r, enum record_fmt fmt, const char *exp,
+    const char *name)
+{
+	size_t len = 0;
+	char *got = format(r, fmt, &len);
+
+	if (got == NULL)
+		ok(false, "%s: %s (bound broken)",
+		    fmt == RECORD_TEXT ? "text" : "json", name);
+	else
+		is_mem(got, len, exp, strlen(exp), "%s: %s",
+		    fmt == RECORD_TEXT ? "text" : "json", name);
+	free(got);
+}
+
+/* A peer record without detail or message. */
+static struct record
+rec(const char *proto, const char *peer, enum record_event ev)
+{
+	struct record r;
+
+	memset(&r, 0, sizeof(r));
+	r.ts = TS;
+	r.proto = proto;
+	r.peer = peer;
+	r.event = ev;
+	return r;
+}
+
+/* A message record of n bytes at msg. */
+static struct record
+rec_msg(const char *proto, const char *peer, enum record_event ev,
+    const void *msg, size_t n)
+{
+	struct record r = rec(proto, peer, ev);
+
+	r.msg = msg;
+	r.msg_len = n;
+	return r;
+}
+
+/* A record with key=value detail. */
+static struct record
+rec_kv(const char *proto, const char *peer, enum record_event ev,
+    const struct record_kv *kv, size_t nkv)
+{
+	struct record r = rec(proto, peer, ev);
+
+	r.kv = kv;
+	r.nkv = nkv;
+	return r;
+}
+
+/* Message records in both formats. */
+static void
+test_messages(void)
+{
+	struct record r;
+
+	r = MSG("tcp", PEER, RECORD_MSG, "hello world");
+	check(&r, RECORD_TEXT, TS " tcp " PEER " msg hello world\n",
+	    "a message follows \"msg \" with its spaces kept");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg\",\"msg\":\"hello world\"}\n",
+	    "a message is the msg field after ts, proto, peer, event");
+
+	r = MSG("udp", "[::1]:40000", RECORD_MSG, "ping");
+	check(&r, RECORD_TEXT, TS " udp [::1]:40000 msg ping\n",
+	    "a UDP message from an IPv6 peer");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"udp\",\"peer\":\"[::1]:40000\","
+	    "\"event\":\"msg\",\"msg\":\"ping\"}\n",
+	    "a UDP message from an IPv6 peer");
+
+	r = MSG("tcp", PEER, RECORD_MSG_CONT, "abcd");
+	check(&r, RECORD_TEXT, TS " tcp " PEER " msg+ abcd\n",
+	    "a continued piece is event msg+");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg+\",\"msg\":\"abcd\"}\n",
+	    "a continued piece is event msg+");
+
+	r = MSG("tcp", PEER, RECORD_MSG, "");
+	check(&r, RECORD_TEXT, TS " tcp " PEER " msg \n",
+	    "an empty message: the line ends after \"msg \"");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg\",\"msg\":\"\"}\n",
+	    "an empty message is an empty msg string");
+
+	r = MSG("tcp", PEER, RECORD_MSG, "a\tb\\c\x1b[0m x\ny\xff\xc3\xa9");
+	check(&r, RECORD_TEXT,
+	    TS " tcp " PEER " msg a\\tb\\\\c\\x1b[0m x\\ny\\xff\xc3\xa9\n",
+	    "a message is escaped and stays on one line");
+
+	r = MSG("tcp", PEER, RECORD_MSG, "say \"hi\"\\ \x01\n\xc2\x9b");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg\",\"msg\":\"say \\\"hi\\\"\\\\ \\u0001\\n"
+	    "\\u009b\"}\n",
+	    "a message gets JSON string escapes");
+
+	r = MSG("tcp", PEER, RECORD_MSG, "caf\xc3\xa9");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg\",\"msg\":\"caf\xc3\xa9\"}\n",
+	    "valid UTF-8 is kept and no lossy field is added");
+
+	r = MSG("tcp", PEER, RECORD_MSG,
+	    "a\xff"
+	    "b");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg\",\"msg\":\"a\xef\xbf\xbd"
+	    "b\",\"lossy\":true}\n",
+	    "invalid UTF-8 becomes U+FFFD and \"lossy\":true comes last");
+	check(&r, RECORD_TEXT, TS " tcp " PEER " msg a\\xffb\n",
+	    "invalid UTF-8 is \\xHH (text is never lossy)");
+
+	r = MSG("tcp", PEER, RECORD_MSG, "a\0b");
+	check(&r, RECORD_TEXT, TS " tcp " PEER " msg a\\x00b\n",
+	    "a NUL inside a message is escaped, not the end");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"msg\",\"msg\":\"a\\u0000b\"}\n",
+	    "a NUL inside a message is \\u0000");
+}
+
+/* Peer events without a message. */
+static void
+test_peer_events(void)
+{
+	static const struct record_kv disc[] = {
+	    {"reason", "eof", 0}, {"msgs", NULL, 1}, {"bytes", NULL, 12}};
+	static const struct record_kv acl[] = {{"reason", "acl", 0}};
+	static const struct record_kv full[] = {{"reason", "max-clients", 0}};
+	static const struct record_kv huge[] = {{"reason", "shutdown", 0},
+	    {"msgs", NULL, 0}, {"bytes", NULL, ULLONG_MAX}};
+	struct record r;
+
+	r = rec("tcp", PEER, RECORD_CONNECT);
+	check(&r, RECORD_TEXT, TS " tcp " PEER " connect\n",
+	    "connect has no detail and no trailing space");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"connect\"}\n",
+	    "connect has only the four fields");
+
+	r = rec_kv("tcp", PEER, RECORD_DISCONNECT, disc, 3);
+	check(&r, RECORD_TEXT,
+	    TS " tcp " PEER " disconnect reason=eof msgs=1 bytes=12\n",
+	    "disconnect lists reason, msgs, bytes as key=value");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"disconnect\",\"reason\":\"eof\",\"msgs\":1,"
+	    "\"bytes\":12}\n",
+	    "disconnect: reason a string, msgs and bytes JSON numbers");
+
+	r = rec_kv("tcp", PEER, RECORD_DISCONNECT, huge, 3);
+	check(&r, RECORD_TEXT,
+	    TS
+	    " tcp " PEER
+	    " disconnect reason=shutdown msgs=0 bytes=18446744073709551615\n",
+	    "counts of 0 and of the largest unsigned long long");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"disconnect\",\"reason\":\"shutdown\",\"msgs\":0,"
+	    "\"bytes\":18446744073709551615}\n",
+	    "counts of 0 and of the largest unsigned long long");
+
+	r = rec_kv("tcp", PEER, RECORD_REJECT, acl, 1);
+	check(&r, RECORD_TEXT, TS " tcp " PEER " reject reason=acl\n",
+	    "reject by the ACL");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"reject\",\"reason\":\"acl\"}\n",
+	    "reject by the ACL");
+
+	r = rec_kv("tcp", "[::1]:50000", RECORD_REJECT, full, 1);
+	check(&r, RECORD_TEXT,
+	    TS " tcp [::1]:50000 reject reason=max-clients\n",
+	    "reject at max-clients");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"[::1]:50000\","
+	    "\"event\":\"reject\",\"reason\":\"max-clients\"}\n",
+	    "reject at max-clients");
+}
+
+/* Server-wide records: proto and peer are "-". */
+static void
+test_server_events(void)
+{
+	static const struct record_kv stats[] = {{"clients", NULL, 0},
+	    {"connects", NULL, 3}, {"rejects", NULL, 1}, {"tcp_msgs", NULL, 10},
+	    {"tcp_bytes", NULL, 120}, {"udp_msgs", NULL, 2},
+	    {"udp_bytes", NULL, 9}, {"udp_dropped", NULL, 0}};
+	static const struct record_kv start[] = {
+	    {"version", "0.1.0", 0}, {"pid", NULL, 4242}};
+	static const struct record_kv stop[] = {{"signal", "SIGTERM", 0}};
+	struct record r;
+
+	r = rec_kv("-", "-", RECORD_STATS, stats, 8);
+	check(&r, RECORD_TEXT,
+	    TS " - - stats clients=0 connects=3 rejects=1 tcp_msgs=10 "
+	       "tcp_bytes=120 udp_msgs=2 udp_bytes=9 udp_dropped=0\n",
+	    "stats with - for proto and peer, keys in order");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"-\",\"peer\":\"-\","
+	    "\"event\":\"stats\",\"clients\":0,\"connects\":3,\"rejects\":1,"
+	    "\"tcp_msgs\":10,\"tcp_bytes\":120,\"udp_msgs\":2,"
+	    "\"udp_bytes\":9,\"udp_dropped\":0}\n",
+	    "stats with \"-\" for proto and peer, counts as numbers");
+
+	r = rec_kv("-", "-", RECORD_START, start, 2);
+	check(&r, RECORD_TEXT, TS " - - start version=0.1.0 pid=4242\n",
+	    "start with version and pid");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"-\",\"peer\":\"-\","
+	    "\"event\":\"start\",\"version\":\"0.1.0\",\"pid\":4242}\n",
+	    "start: version a string, pid a number");
+
+	r = rec_kv("-", "-", RECORD_STOP, stop, 1);
+	check(&r, RECORD_TEXT, TS " - - stop signal=SIGTERM\n",
+	    "stop with the signal");
+	check(&r, RECORD_JSON,
+	    "{\"ts\":\"" TS "\",\"proto\":\"-\",\"peer\":\"-\","
+	    "\"event\":\"stop\",\"signal\":\"SIGTERM\"}\n",
+	    "stop with the signal as a string");
+}
+
+/* The names of the events. */
+static void
+test_event_names(void)
+{
+	is_str(record_event_name(RECORD_CONNECT), "connect", "name: connect");
+	is_str(record_event_name(RECORD_MSG), "msg", "name: msg");
+	is_str(record_event_name(RECORD_MSG_CONT), "msg+", "name: msg+");
+	is_str(record_event_name(RECORD_DISCONNECT), "disconnect",
+	    "name: disconnect");
+	is_str(record_event_name(RECORD_REJECT), "reject", "name: reject");
+	is_str(record_event_name(RECORD_STATS), "stats", "name: stats");
+	is_str(record_event_name(RECORD_START), "start", "name: start");
+	is_str(record_event_name(RECORD_STOP), "stop", "name: stop");
+}
+
+/* The expected line of a message record, built from the escapers (which
+ * test_escape checks on their own) and the fixed field layout. */
+static size_t
+expect_msg(char *dst, const struct record *r, enum record_fmt fmt)
+{
+	size_t n;
+	bool lossy = false;
+
+	if (fmt == RECORD_TEXT) {
+		n = (size_t)sprintf(dst, "%s %s %s %s ", r->ts, r->proto,
+		    r->peer, record_event_name(r->event));
+		n += escape_text(dst + n, r->msg, r->msg_len);
+		dst[n++] = '\n';
+		return n;
+	}
+	n = (size_t)sprintf(dst,
+	    "{\"ts\":\"%s\",\"proto\":\"%s\",\"peer\":\"%s\","
+	    "\"event\":\"%s\",\"msg\":\"",
+	    r->ts, r->proto, r->peer, record_event_name(r->event));
+	n += escape_json(dst + n, r->msg, r->msg_len, &lossy);
+	n +=
+	    (size_t)sprintf(dst + n, "\"%s}\n", lossy ? ",\"lossy\":true" : "");
+	return n;
+}
+
+/* Whether a line has no control byte other than its final LF. */
+static bool
+one_clean_line(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || p[n - 1] != '\n')
+		return false;
+	for (i = 0; i + 1 < n; i++)
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* A byte of a random message: fill 0 gives JSON's worst case (0x01 is
+ * \u0001), fill 1 the worst case of text (0xff is \xff), others random. */
+static unsigned char
+random_byte(unsigned fill, unsigned long long *rs)
+{
+	if (fill == 0)
+		return 0x01;
+	if (fill == 1)
+		return 0xff;
+	return (unsigned char)tap_rand(rs);
+}
+
+/* Random messages, from empty to long and worst-case bytes: the line is
+ * what the format says, one line, and within record_max. */
+static void
+test_random_messages(void)
+{
+	static const char *const peers[] = {"127.0.0.1:1", PEER,
+	    "255.255.255.255:65535",
+	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", "[::1]:40000"};
+	unsigned long long rs = 0x0123456789abcdefULL;
+	bool bound = true, exact = true, clean = true;
+	int i, f;
+
+	for (i = 0; i < 600; i++) {
+		size_t n = (size_t)(tap_rand(&rs) % (i < 500 ? 300 : 10000));
+		unsigned char *msg = malloc(n + 1);
+		unsigned fill = (unsigned)(tap_rand(&rs) % 4);
+		struct record r;
+		size_t k;
+
+		for (k = 0; k < n; k++)
+			msg[k] = random_byte(fill, &rs);
+		r = rec_msg(tap_rand(&rs) % 2 ? "tcp" : "udp",
+		    peers[tap_rand(&rs) % 5],
+		    tap_rand(&rs) % 2 ? RECORD_MSG : RECORD_MSG_CONT, msg, n);
+		for (f = 0; f < 2; f++) {
+			enum record_fmt fmt = f ? RECORD_JSON : RECORD_TEXT;
+			char *exp = malloc(ESCAPE_JSON_MAX(n) + 256);
+			size_t len = 0, explen = expect_msg(exp, &r, fmt);
+			char *got = format(&r, fmt, &len);
+
+			if (got == NULL) {
+				if (bound)
+					diag("bound broken: %s, %zu bytes",
+					    f ? "json" : "text", n);
+				bound = false;
+			} else {
+				if (exact &&
+				    !tap_same_mem(got, len, exp, explen)) {
+					diag("%s line differs, %zu bytes",
+					    f ? "json" : "text", n);
+					tap_diag_mem(got, len, exp, explen);
+					exact = false;
+				}
+				if (!one_clean_line(got, len))
+					clean = false;
+			}
+			free(got);
+			free(exp);
+		}
+		free(msg);
+	}
+	ok(bound, "random messages: record_format stays within record_max");
+	ok(exact, "random messages: the line is the prefix, the escaped "
+	          "message and LF");
+	ok(clean, "random messages: a record is one line with no control "
+	          "byte");
+}
+
+/* Detail records with the longest numbers stay within record_max too. */
+static void
+test_kv_bound(void)
+{
+	struct record_kv kv[8];
+	static const char *const keys[] = {"clients", "connects", "rejects",
+	    "tcp_msgs", "tcp_bytes", "udp_msgs", "udp_bytes", "udp_dropped"};
+	struct record r;
+	size_t i, len = 0;
+	int f;
+
+	for (i = 0; i < 8; i++) {
+		kv[i].key = keys[i];
+		kv[i].str = NULL;
+		kv[i].num = ULLONG_MAX;
+	}
+	r = rec_kv("-", "-", RECORD_STATS, kv, 8);
+	for (f = 0; f < 2; f++) {
+		char *got = format(&r, f ? RECORD_JSON : RECORD_TEXT, &len);
+
+		ok(got != NULL,
+		    "%s: stats with eight 20-digit counts stays within "
+		    "record_max",
+		    f ? "json" : "text");
+		free(got);
+	}
+}
+
+/* Run every record test. */
+int
+main(void)
+{
+	test_messages();
+	test_peer_events();
+	test_server_events();
+	test_event_names();
+	test_random_messages();
+	test_kv_bound();
+	return done_testing();
+}
