@@ -1,0 +1,514 @@
+"""Fixtures and helpers for the black-box tests of peerlogd.
+
+The server binary comes from the environment variable PEERLOGD; tests of the
+server are skipped when it is unset. Every server is started in its own
+session, only on 127.0.0.1 / ::1, and killed at teardown if a test left it
+running. Every wait is bounded.
+"""
+
+import datetime
+import json
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+PEERLOGD = os.environ.get("PEERLOGD")
+
+# Mark for every server test module: pytestmark = requires_peerlogd
+requires_peerlogd = pytest.mark.skipif(
+    not PEERLOGD, reason="PEERLOGD (path of the server binary) is not set")
+
+DEFAULT_ARGS = ("-t", "127.0.0.1:0", "-u", "127.0.0.1:0")
+VERSION = "0.1.0"
+
+# How long any single wait may take; generous, only hit when something is wrong.
+WAIT = 5.0
+STOP_WAIT = 10.0
+
+TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+REC_RE = re.compile(
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (tcp|udp|-) (\S+) (\S+)(?: (.*))?")
+LISTEN_RE = re.compile(r"peerlogd: listening (tcp|udp) (\S+)")
+
+
+def check_ts(ts):
+    """Assert ts is RFC 3339 UTC with microseconds and a real date; return it
+    as an aware datetime."""
+    assert TS_RE.fullmatch(ts), f"bad timestamp {ts!r}"
+    dt = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.replace(tzinfo=datetime.timezone.utc)
+
+
+def parse_text_line(line):
+    """Parse one text record (str, no LF) into (ts, tuple).
+
+    The tuple is (proto, peer, event) or (proto, peer, event, detail); detail
+    is "" for a record ending in "msg " (an empty message)."""
+    m = REC_RE.fullmatch(line)
+    assert m, f"not a text record: {line!r}"
+    ts, proto, peer, event, detail = m.groups()
+    check_ts(ts)
+    rec = (proto, peer, event)
+    if detail is not None:
+        rec += (detail,)
+    return ts, rec
+
+
+def split_lines(data):
+    """Complete lines (bytes, LF removed) of data; a partial last line is
+    ignored (it is still being written)."""
+    parts = data.split(b"\n")
+    return parts[:-1]
+
+
+def parse_kv(detail):
+    """"a=1 b=x" -> {"a": "1", "b": "x"}, keeping order."""
+    out = {}
+    for item in detail.split(" "):
+        k, sep, v = item.partition("=")
+        assert sep, f"not key=value: {item!r} in {detail!r}"
+        out[k] = v
+    return out
+
+
+def sockaddr_str(sa):
+    """Socket address tuple -> 'IPV4:PORT' or '[IPV6]:PORT' as in records."""
+    host, port = sa[0], sa[1]
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def peer_of(sock):
+    """How the server should show this client socket: its local address."""
+    return sockaddr_str(sock.getsockname())
+
+
+def split_addr(text):
+    """'127.0.0.1:P' or '[::1]:P' -> (host, port)."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("["):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def have_ipv6():
+    """Whether ::1 can be bound here."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not have_ipv6(), reason="no IPv6 loopback")
+
+
+def tcp_connect(addr, timeout=WAIT):
+    """A TCP client socket connected to addr ((host, port)), with a timeout."""
+    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(addr)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def reset_close(sock):
+    """Close sock with an RST instead of a FIN (SO_LINGER with 0 seconds)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def udp_socket(addr):
+    """A UDP socket bound to an ephemeral loopback port of addr's family."""
+    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
+    return s
+
+
+def udp_send(addr, data):
+    """Send one datagram to addr from a fresh socket; return the peer text."""
+    with udp_socket(addr) as s:
+        s.sendto(data, addr)
+        return peer_of(s)
+
+
+def _addr_host(text):
+    """Host part of an ADDR option value, brackets removed ('' for PORT)."""
+    if text.startswith("["):
+        return text[1:text.index("]")]
+    if ":" not in text:
+        return ""
+    return text.rsplit(":", 1)[0]
+
+
+def expected_listen_count(args):
+    """How many 'listening' lines the server should print for args."""
+    n = 0
+    it = iter(args)
+    for a in it:
+        val = None
+        if a in ("-t", "-u", "--tcp", "--udp"):
+            val = next(it, None)
+        elif a.startswith(("--tcp=", "--udp=")):
+            val = a.split("=", 1)[1]
+        if val is None:
+            continue
+        host = _addr_host(val)
+        if host in ("", "*"):
+            n += 2
+        elif host.replace(".", "").isdigit() or ":" in host:
+            n += 1
+        else:
+            n += len({ai[4][0] for ai in socket.getaddrinfo(
+                host, 0, type=socket.SOCK_STREAM)})
+    return n
+
+
+class Server:
+    """A running peerlogd with its output, stderr and listening addresses."""
+
+    def __init__(self, args=DEFAULT_ARGS, *, tmp_dir, output="file", fmt=None,
+                 listen=None, out_path=None):
+        self.fmt = fmt or "text"
+        argv = [PEERLOGD] + list(args)
+        if fmt:
+            argv += ["-f", fmt]
+        self.out_path = None
+        if output == "file":
+            self.out_path = out_path or os.path.join(str(tmp_dir), "out.log")
+            argv += ["-o", self.out_path]
+        elif output == "given":
+            # The caller passed -o/--output in args itself.
+            self.out_path = out_path
+        self.argv = argv
+        self._cond = threading.Condition()
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+        self._raw_r = None
+        stdout = subprocess.PIPE
+        if output == "rawpipe":
+            # Records go to a pipe we read by hand and can close (no thread).
+            self._raw_r, stdout = os.pipe()
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=stdout,
+            stderr=subprocess.PIPE, start_new_session=True)
+        self.pid = self.proc.pid
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self._stderr),
+                             daemon=True),
+        ]
+        if output == "rawpipe":
+            os.close(stdout)
+        else:
+            self._threads.append(threading.Thread(
+                target=self._pump, args=(self.proc.stdout, self._stdout), daemon=True))
+        for t in self._threads:
+            t.start()
+        if listen is None:
+            listen = expected_listen_count(args)
+        self.listening = self._wait_listening(listen)
+        self.tcp = [a for p, a in self.listening if p == "tcp"]
+        self.udp = [a for p, a in self.listening if p == "udp"]
+
+    def _pump(self, f, buf):
+        """Copy a pipe into buf until EOF (a thread per pipe)."""
+        while True:
+            try:
+                chunk = os.read(f.fileno(), 65536)
+            except (OSError, ValueError):
+                chunk = b""
+            with self._cond:
+                if not chunk:
+                    self._cond.notify_all()
+                    return
+                buf += chunk
+                self._cond.notify_all()
+
+    def close_stdout_reader(self):
+        """With output='rawpipe': wait for the start record on the pipe, then
+        close the only read end, so the server's next write gets EPIPE."""
+        data = b""
+        deadline = time.monotonic() + WAIT
+        while b"\n" not in data and time.monotonic() < deadline:
+            ready, _, _ = select.select([self._raw_r], [], [], 0.05)
+            if ready:
+                chunk = os.read(self._raw_r, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        os.close(self._raw_r)
+        self._raw_r = None
+        assert b" start version=" in data, f"no start record on stdout: {data!r}"
+
+    def _wait_listening(self, n):
+        """Wait for n 'listening' lines on stderr; return [(proto, addr)]."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            with self._cond:
+                text = bytes(self._stderr).decode("utf-8", "replace")
+                found = [m.groups() for m in (LISTEN_RE.fullmatch(l)
+                                              for l in text.split("\n")[:-1]) if m]
+                if len(found) >= n:
+                    return found
+                left = deadline - time.monotonic()
+                if self.proc.poll() is not None or left <= 0:
+                    break
+                self._cond.wait(min(left, 0.05))
+        self.kill()
+        raise AssertionError(
+            f"peerlogd did not print {n} listening lines: rc={self.proc.returncode} "
+            f"stderr={text!r}")
+
+    @property
+    def tcp_addr(self):
+        """(host, port) of the first TCP listener."""
+        return split_addr(self.tcp[0])
+
+    @property
+    def udp_addr(self):
+        """(host, port) of the first UDP socket."""
+        return split_addr(self.udp[0])
+
+    def stderr(self):
+        with self._cond:
+            return bytes(self._stderr).decode("utf-8", "replace")
+
+    def output(self):
+        """All bytes written to the output so far."""
+        if self.out_path:
+            try:
+                with open(self.out_path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return b""
+        with self._cond:
+            return bytes(self._stdout)
+
+    def lines(self):
+        """Complete output lines as bytes, without their LF."""
+        return split_lines(self.output())
+
+    def timed_records(self):
+        """[(ts, record tuple)] for the text format."""
+        return [parse_text_line(l.decode("utf-8")) for l in self.lines()]
+
+    def records(self):
+        """[record tuple] for the text format (timestamps checked, dropped)."""
+        return [r for _, r in self.timed_records()]
+
+    def json_records(self):
+        """[dict] for the JSON format, one per line."""
+        return [json.loads(l.decode("utf-8")) for l in self.lines()]
+
+    def parsed(self):
+        return self.json_records() if self.fmt == "json" else self.records()
+
+    def wait_for(self, pred, what="condition", timeout=WAIT):
+        """Poll the output until pred(records) is true; return the records."""
+        deadline = time.monotonic() + timeout
+        while True:
+            recs = self.parsed()
+            if pred(recs):
+                return recs
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"peerlogd exited (rc={self.proc.returncode}) waiting for {what}; "
+                    f"records={recs!r} stderr={self.stderr()!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; records={recs!r} "
+                    f"stderr={self.stderr()!r}")
+            time.sleep(0.01)
+
+    def wait_record(self, rec, timeout=WAIT):
+        """Wait until the exact text record tuple rec is in the output."""
+        return self.wait_for(lambda rs: rec in rs, f"record {rec!r}", timeout)
+
+    def wait_count(self, n, timeout=WAIT):
+        """Wait until the output holds at least n records."""
+        return self.wait_for(lambda rs: len(rs) >= n, f"{n} records", timeout)
+
+    def wait_event(self, peer, event, timeout=WAIT):
+        """Wait for a text record of event from peer; return that record."""
+        def find(rs):
+            return [r for r in rs if r[1] == peer and r[2] == event]
+        return find(self.wait_for(lambda rs: find(rs), f"{event} of {peer}",
+                                  timeout))[0]
+
+    def of(self, peer):
+        """Current text records of one peer."""
+        return [r for r in self.records() if r[1] == peer]
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=STOP_WAIT):
+        """Wait for the process to end; return its exit status."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"peerlogd did not exit within {timeout} s")
+        for t in self._threads:
+            t.join(WAIT)
+        return rc
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_WAIT):
+        """Send sig (SIGTERM) and wait; return (exit status, records, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.wait_exit(timeout)
+        return rc, self.parsed(), self.stderr()
+
+    def kill(self):
+        """Make sure nothing is left running (teardown)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                self.proc.kill()
+            try:
+                self.proc.wait(STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                pass
+        # The pipes reach EOF once the process is gone; close them after the
+        # pump threads are done with them.
+        for t in self._threads:
+            t.join(WAIT)
+        for f in (self.proc.stdout, self.proc.stderr):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        if self._raw_r is not None:
+            os.close(self._raw_r)
+            self._raw_r = None
+
+
+def run_peerlogd(args, timeout=STOP_WAIT):
+    """Run peerlogd expecting it to end by itself (errors, -h, -V).
+
+    Returns (exit status, stdout, stderr, pid). It runs in its own session so
+    the caller can check nothing of it is left (group_alive)."""
+    proc = subprocess.Popen([PEERLOGD] + list(args), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(f"peerlogd {args!r} did not exit within {timeout} s")
+    return proc.returncode, out.decode("utf-8", "replace"), \
+        err.decode("utf-8", "replace"), proc.pid
+
+
+def group_alive(pgid):
+    """Whether any process is left in process group pgid."""
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(*args, output=..., fmt=None, listen=None,
+    out_path=None) -> Server. With no args the server gets -t 127.0.0.1:0
+    -u 127.0.0.1:0. output: 'file' (adds -o FILE), 'stdout' (a pipe read by a
+    thread), 'given' (args hold -o out_path), 'rawpipe' (see
+    Server.close_stdout_reader)."""
+    if not PEERLOGD:
+        pytest.skip("PEERLOGD is not set")
+    servers = []
+
+    def start(*args, output="file", fmt=None, listen=None, out_path=None):
+        n = len(servers)
+        d = tmp_path / f"srv{n}"
+        d.mkdir()
+        s = Server(args or DEFAULT_ARGS, tmp_dir=d, output=output, fmt=fmt,
+                   listen=listen, out_path=out_path)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.kill()
+
+
+@pytest.fixture
+def server(start_server):
+    """A text-format server on 127.0.0.1 (TCP and UDP), records to a file."""
+    return start_server()
+
+
+@pytest.fixture
+def json_server(start_server):
+    """A JSON-format server on 127.0.0.1 (TCP and UDP), records to a file."""
+    return start_server(fmt="json")
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One text server for a module whose tests each use their own peers."""
+    if not PEERLOGD:
+        pytest.skip("PEERLOGD is not set")
+    s = Server(DEFAULT_ARGS, tmp_dir=tmp_path_factory.mktemp("shared"))
+    yield s
+    s.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_json_server(tmp_path_factory):
+    """One JSON server for a module whose tests each use their own peers."""
+    if not PEERLOGD:
+        pytest.skip("PEERLOGD is not set")
+    s = Server(DEFAULT_ARGS, tmp_dir=tmp_path_factory.mktemp("shared_json"),
+               fmt="json")
+    yield s
+    s.kill()
+
+
+def tcp_session(srv, data, addr=None):
+    """Connect to srv (its first TCP listener, or addr), send data (bytes, or
+    a list of writes), close with FIN, wait for the disconnect record; return
+    (peer, that peer's records)."""
+    with tcp_connect(addr or srv.tcp_addr) as c:
+        peer = peer_of(c)
+        for chunk in (data if isinstance(data, list) else [data]):
+            c.sendall(chunk)
+            if isinstance(data, list):
+                time.sleep(0.02)
+        c.shutdown(socket.SHUT_WR)
+        # The server closes after EOF; reading EOF here bounds the wait.
+        try:
+            c.recv(1)
+        except OSError:
+            pass
+    if srv.fmt == "json":
+        srv.wait_for(lambda rs: any(r.get("peer") == peer and r.get("event") ==
+                                    "disconnect" for r in rs), f"disconnect of {peer}")
+        return peer, [r for r in srv.json_records() if r.get("peer") == peer]
+    srv.wait_event(peer, "disconnect")
+    return peer, srv.of(peer)
+
+
+def msg_records(recs):
+    """Only the msg and msg+ records (text tuples)."""
+    return [r for r in recs if r[2] in ("msg", "msg+")]
