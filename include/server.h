@@ -70,6 +70,7 @@ struct server {
 
 	struct event *flush_ev;  /* writes the sink once per loop pass */
 	struct event *retry_ev;  /* retries a failed write, then resumes */
+	struct event *write_ev;  /* a slow output can take more */
 	struct event *accept_ev; /* resumes accepting after EMFILE */
 	struct event *sig_ev[4];
 

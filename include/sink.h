@@ -14,6 +14,9 @@ struct sink {
 	size_t cap;  /* bytes allocated */
 	size_t soft; /* past this the sink counts as full: write first */
 	int error;   /* errno of the last failed write, 0 when writing works */
+	bool own_fd; /* fd is ours to close */
+	bool nonblock;  /* a pipe, socket or terminal: EAGAIN when it is full */
+	bool is_socket; /* written with send(MSG_DONTWAIT) */
 	unsigned long long written; /* bytes written in all */
 };
 
@@ -39,6 +42,13 @@ bool sink_full(const struct sink *k);
  * failed (k->error says why; what was not written is kept, in order).
  */
 int sink_flush(struct sink *k);
+
+/*
+ * Write everything held, waiting for a slow output, but giving up when it
+ * takes nothing for timeout_ms (k->error is then ETIMEDOUT). Returns 0 or
+ * -1 like sink_flush.
+ */
+int sink_drain(struct sink *k, int timeout_ms);
 
 /* Reopen the file at the same path (log rotation); a no-op for standard
  * output. Held bytes go to the old file first. Returns 0 or -1 (errno). */

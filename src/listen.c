@@ -137,9 +137,13 @@ listen_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 static void
 listen_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *s = arg;
+
 	(void)fd;
 	(void)what;
-	listen_resume(arg);
+	/* While the output is stuck, accepting stays off until it drains. */
+	if (!s->paused)
+		listen_resume(s);
 }
 
 /*

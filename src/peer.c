@@ -1,5 +1,7 @@
 /* TCP clients: one bufferevent each, framed into records. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -154,6 +156,22 @@ peer_reject(struct server *s, int fd, const char *addr, const char *reason)
 	close(fd);
 }
 
+/*
+ * A client that vanished without a FIN or RST (power loss, a cable pulled)
+ * would hold its slot for ever: TCP keepalive finds it within about seven
+ * minutes of silence, and it is closed with reason=error.
+ */
+static void
+peer_keepalive(int fd)
+{
+	int on = 1, idle = 300, intvl = 30, cnt = 4;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* A new connection from a listener: admit it as a peer or reject it. */
 void
 peer_accept(struct server *s, int fd, const struct sockaddr *sa)
@@ -171,6 +189,7 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 		peer_reject(s, fd, addr, "max-clients");
 		return;
 	}
+	peer_keepalive(fd);
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		peer_reject(s, fd, addr, "error");

@@ -14,34 +14,57 @@
 
 /* Delay before retrying a failed write to the output. */
 static const struct timeval retry_delay = {1, 0};
+/* At shutdown, how long a slow output may go without taking a byte. */
+#define STOP_DRAIN_MS 10000
 
 static void server_pause(struct server *s);
 static void server_resume(struct server *s);
 
-/* Write what the sink holds; on failure stop reading and retry later. */
+/* The output's name for messages. */
+static const char *
+server_output_name(const struct server *s)
+{
+	return s->sink.path != NULL ? s->sink.path : "-";
+}
+
+/*
+ * Write what the sink holds. An output that is only slow (a pipe read
+ * slowly: EAGAIN) is waited for with a write event, and input stops once a
+ * batch is held; an output that fails is reported once, input stops at
+ * once, and the write is retried on a timer. Input resumes when all held
+ * records are written.
+ */
 static void
 server_flush(struct server *s)
 {
 	int was = s->sink.error;
 
 	if (sink_flush(&s->sink) == 0) {
-		if (was != 0)
+		if (was != 0 && was != EAGAIN)
 			fprintf(stderr, "peerlogd: output %s: writing again\n",
-			    s->sink.path ? s->sink.path : "-");
+			    server_output_name(s));
 		if (s->paused)
 			server_resume(s);
+		return;
+	}
+	if (s->sink.error == EAGAIN) {
+		event_add(s->write_ev, NULL);
+		if (sink_full(&s->sink))
+			server_pause(s);
 		return;
 	}
 	if (was != s->sink.error)
 		fprintf(stderr,
 		    "peerlogd: output %s: %s; holding %zu bytes of records, "
 		    "retrying every %lds\n",
-		    s->sink.path ? s->sink.path : "-", strerror(s->sink.error),
-		    s->sink.len, (long)retry_delay.tv_sec);
+		    server_output_name(s), strerror(s->sink.error), s->sink.len,
+		    (long)retry_delay.tv_sec);
+	evtimer_add(s->retry_ev, &retry_delay);
 	server_pause(s);
 }
 
-/* Once per loop pass with records held: write them. */
+/* Once per loop pass with records held, on a timer after a failed write,
+ * and when a slow output can take more: write. */
 static void
 server_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -50,28 +73,20 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 	server_flush(arg);
 }
 
-/* Timer after a failed write: try again. */
-static void
-server_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	server_flush(arg);
-}
-
-/* Stop taking input while the output cannot take records. */
+/* Stop taking input (and connections) while the output cannot take
+ * records: memory stays bounded and TCP slows the clients down. */
 static void
 server_pause(struct server *s)
 {
-	if (!s->paused) {
-		struct peer *p;
-		s->paused = true;
-		TAILQ_FOREACH(p, &s->peers, entry)
-		peer_pause(p);
-		udp_pause(s);
-	}
-	if (!s->stopping)
-		evtimer_add(s->retry_ev, &retry_delay);
+	struct peer *p;
+
+	if (s->paused || s->stopping)
+		return;
+	s->paused = true;
+	TAILQ_FOREACH(p, &s->peers, entry)
+	peer_pause(p);
+	udp_pause(s);
+	listen_pause(s);
 }
 
 /* Take input again and log what waited in the peers' buffers. */
@@ -82,6 +97,8 @@ server_resume(struct server *s)
 
 	s->paused = false;
 	evtimer_del(s->retry_ev);
+	listen_resume(s);
+	/* Stop if the output fills up again on the way. */
 	for (p = TAILQ_FIRST(&s->peers); p != NULL && !s->paused; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		peer_resume(p);
@@ -189,14 +206,32 @@ server_stop(struct server *s, const char *signame)
 
 	struct record_kv kv[] = {{"signal", signame, 0}};
 	server_log(s, "-", "-", RECORD_STOP, NULL, 0, kv, 1);
-	if (sink_flush(&s->sink) != 0) {
+	if (sink_drain(&s->sink, STOP_DRAIN_MS) != 0) {
 		fprintf(stderr,
 		    "peerlogd: output %s: %s; %zu bytes of records lost\n",
-		    s->sink.path ? s->sink.path : "-", strerror(s->sink.error),
+		    server_output_name(s), strerror(s->sink.error),
 		    s->sink.len);
 		s->exit_code = 1;
 	}
 	event_base_loopbreak(s->base);
+}
+
+/* SIGHUP: reopen the output file; the write event follows the new fd. */
+static void
+server_reopen(struct server *s)
+{
+	bool waiting = event_pending(s->write_ev, EV_WRITE, NULL);
+
+	if (sink_reopen(&s->sink) != 0) {
+		fprintf(stderr, "peerlogd: reopen %s: %s\n",
+		    server_output_name(s), strerror(errno));
+		return;
+	}
+	event_del(s->write_ev);
+	event_assign(
+	    s->write_ev, s->base, s->sink.fd, EV_WRITE, server_flush_cb, s);
+	if (waiting || s->sink.len > 0)
+		server_flush(s);
 }
 
 /* Signals arrive here through the loop, never in a handler. */
@@ -215,9 +250,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_stop(s, "SIGTERM");
 		break;
 	case SIGHUP:
-		if (sink_reopen(&s->sink) != 0)
-			fprintf(stderr, "peerlogd: reopen %s: %s\n",
-			    s->sink.path, strerror(errno));
+		server_reopen(s);
 		break;
 	case SIGUSR1:
 		server_stats(s);
@@ -242,8 +275,9 @@ server_init(struct server *s, struct event_base *base, const struct opts *o)
 	if (sink_open(&s->sink, o->output, soft) != 0)
 		return -1;
 	s->flush_ev = event_new(base, -1, 0, server_flush_cb, s);
-	s->retry_ev = evtimer_new(base, server_retry_cb, s);
-	if (s->flush_ev == NULL || s->retry_ev == NULL)
+	s->retry_ev = evtimer_new(base, server_flush_cb, s);
+	s->write_ev = event_new(base, s->sink.fd, EV_WRITE, server_flush_cb, s);
+	if (s->flush_ev == NULL || s->retry_ev == NULL || s->write_ev == NULL)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
 		s->sig_ev[i] = evsignal_new(base, sigs[i], server_signal_cb, s);
@@ -279,6 +313,8 @@ server_free(struct server *s)
 		event_free(s->flush_ev);
 	if (s->retry_ev != NULL)
 		event_free(s->retry_ev);
+	if (s->write_ev != NULL)
+		event_free(s->write_ev);
 	if (s->accept_ev != NULL)
 		event_free(s->accept_ev);
 	sink_close(&s->sink);

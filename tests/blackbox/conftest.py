@@ -113,10 +113,33 @@ def have_ipv6():
 needs_ipv6 = pytest.mark.skipif(not have_ipv6(), reason="no IPv6 loopback")
 
 
+_USED_PORTS = set()
+
+
+def _fresh_socket(fam, typ):
+    """A socket bound to a loopback port no earlier test of this session
+    used, so records of one test can never be taken for another's (tests
+    share a server, and the kernel reuses ephemeral ports)."""
+    held = []
+    try:
+        for _ in range(100):
+            s = socket.socket(fam, typ)
+            s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if (typ, port) not in _USED_PORTS:
+                _USED_PORTS.add((typ, port))
+                return s
+            held.append(s)
+        raise RuntimeError("no fresh loopback port")
+    finally:
+        for h in held:
+            h.close()
+
+
 def tcp_connect(addr, timeout=WAIT):
     """A TCP client socket connected to addr ((host, port)), with a timeout."""
     fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
+    s = _fresh_socket(fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(addr)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -132,9 +155,7 @@ def reset_close(sock):
 def udp_socket(addr):
     """A UDP socket bound to an ephemeral loopback port of addr's family."""
     fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
-    return s
+    return _fresh_socket(fam, socket.SOCK_DGRAM)
 
 
 def udp_send(addr, data):
