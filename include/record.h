@@ -45,6 +45,31 @@ size_t record_max(const struct record *r, enum record_fmt fmt);
  */
 size_t record_format(char *dst, const struct record *r, enum record_fmt fmt);
 
+/*
+ * The part of a peer's message records that never changes, formatted once
+ * (at accept, or per UDP sender) so the per-message path copies it whole:
+ * text " PROTO PEER ", JSON ","proto":"P","peer":"A","event":".
+ */
+struct record_head {
+	enum record_fmt fmt;
+	unsigned char len;
+	char text[112];
+};
+
+/* Format the head for proto and peer (an addr_format text or "-"). */
+void record_head_init(struct record_head *h, enum record_fmt fmt,
+    const char *proto, const char *peer);
+
+/* An upper bound of record_msg's length for a message of len bytes. */
+size_t record_msg_max(size_t len);
+
+/*
+ * Format a msg (or, with cont, msg+) record: the same bytes record_format
+ * makes for it, without measuring any string. ts is ts_format() text.
+ */
+size_t record_msg(char *dst, const struct record_head *h, const char *ts,
+    bool cont, const void *msg, size_t len);
+
 /* The event's name in records ("connect", "msg+", ...). */
 const char *record_event_name(enum record_event ev);
 

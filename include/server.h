@@ -25,6 +25,7 @@ struct peer {
 	unsigned long long msgs;
 	unsigned long long bytes;
 	char addr[ADDR_STRLEN];
+	struct record_head head; /* the constant part of its msg records */
 };
 TAILQ_HEAD(peer_list, peer);
 
@@ -91,6 +92,8 @@ bool server_can_log(struct server *s);
 void server_log(struct server *s, const char *proto, const char *peer,
     enum record_event ev, const void *msg, size_t len,
     const struct record_kv *kv, size_t nkv);
+void server_log_msg(struct server *s, const struct record_head *h, bool cont,
+    const void *msg, size_t len);
 bool server_allowed(const struct server *s, const struct sockaddr *sa);
 
 /* listen.c */

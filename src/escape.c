@@ -32,6 +32,52 @@ static const uint8_t plain[256] = {
 };
 /* clang-format on */
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when some byte of x is zero (exact as a truth value). */
+static inline uint64_t
+word_has_zero(uint64_t x)
+{
+	return (x - ONES) & ~x & HIGHS;
+}
+
+/*
+ * Nonzero when some byte of the eight at x needs escaping: a control byte
+ * (< 0x20), DEL, '\\', a byte >= 0x80 (maybe UTF-8: the slow path decides),
+ * and with json '"'. Lets plain text go eight bytes at a time.
+ */
+static inline uint64_t
+word_needs_escape(uint64_t x, bool json)
+{
+	uint64_t bad = x & HIGHS;
+
+	bad |= (x - ONES * 0x20) & ~x & HIGHS; /* a byte below 0x20 */
+	bad |= word_has_zero(x ^ (ONES * 0x5c));
+	bad |= word_has_zero(x ^ (ONES * 0x7f));
+	if (json)
+		bad |= word_has_zero(x ^ (ONES * 0x22));
+	return bad;
+}
+
+/* Length of the run of bytes at s that pass unescaped. */
+static size_t
+plain_run(const unsigned char *s, size_t n, bool json)
+{
+	size_t i = 0;
+
+	while (i + 8 <= n) {
+		uint64_t x;
+		memcpy(&x, s + i, 8);
+		if (word_needs_escape(x, json))
+			break;
+		i += 8;
+	}
+	while (i < n && (plain[s[i]] || (!json && s[i] == '"')))
+		i++;
+	return i;
+}
+
 /* Length of the valid UTF-8 sequence at p, or 0 (see escape.h). */
 size_t
 escape_utf8_len(const unsigned char *p, size_t n)
@@ -78,10 +124,8 @@ escape_text(char *dst, const void *src, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t run = i;
+		size_t run = i + plain_run(s + i, n - i, false);
 
-		while (run < n && (plain[s[run]] || s[run] == '"'))
-			run++;
 		if (run > i) {
 			memcpy(d, s + i, run - i);
 			d += run - i;
@@ -139,10 +183,8 @@ escape_json(char *dst, const void *src, size_t n, bool *lossy)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t run = i;
+		size_t run = i + plain_run(s + i, n - i, true);
 
-		while (run < n && plain[s[run]])
-			run++;
 		if (run > i) {
 			memcpy(d, s + i, run - i);
 			d += run - i;

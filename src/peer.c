@@ -30,9 +30,7 @@ peer_emit(struct peer *p, const struct frame *f, const char *at)
 {
 	struct server *s = p->server;
 
-	server_log(s, "tcp", p->addr,
-	    f->kind == FRAME_PART ? RECORD_MSG_CONT : RECORD_MSG, at, f->len,
-	    NULL, 0);
+	server_log_msg(s, &p->head, f->kind == FRAME_PART, at, f->len);
 	p->msgs++;
 	p->bytes += f->used;
 	s->stats.tcp_msgs++;
@@ -203,6 +201,7 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 	}
 	p->server = s;
 	memcpy(p->addr, addr, sizeof(addr));
+	record_head_init(&p->head, s->opts->format, "tcp", p->addr);
 	TAILQ_INSERT_TAIL(&s->peers, p, entry);
 	s->npeers++;
 	s->stats.connects++;

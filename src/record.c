@@ -3,6 +3,7 @@
 
 #include "escape.h"
 #include "record.h"
+#include "ts.h"
 
 static const char *const event_names[] = {
     [RECORD_CONNECT] = "connect",
@@ -159,4 +160,83 @@ size_t
 record_format(char *dst, const struct record *r, enum record_fmt fmt)
 {
 	return fmt == RECORD_JSON ? format_json(dst, r) : format_text(dst, r);
+}
+
+/* Append a string literal at d, its length known at compile time. */
+#define PUT_LIT(d, lit)                                                        \
+	do {                                                                   \
+		memcpy((d), (lit), sizeof(lit) - 1);                           \
+		(d) += sizeof(lit) - 1;                                        \
+	} while (0)
+
+/* Format a peer's constant record head (see record.h). */
+void
+record_head_init(struct record_head *h, enum record_fmt fmt, const char *proto,
+    const char *peer)
+{
+	char *d = h->text;
+
+	h->fmt = fmt;
+	if (fmt == RECORD_JSON) {
+		d = put(d, "\",\"proto\":\"");
+		d = put(d, proto);
+		d = put(d, "\",\"peer\":\"");
+		d = put(d, peer);
+		d = put(d, "\",\"event\":\"");
+	} else {
+		*d++ = ' ';
+		d = put(d, proto);
+		*d++ = ' ';
+		d = put(d, peer);
+		*d++ = ' ';
+	}
+	h->len = (unsigned char)(d - h->text);
+}
+
+/* Bound of record_msg's length (see record.h). */
+size_t
+record_msg_max(size_t len)
+{
+	/* ts, head, JSON punctuation and the lossy flag, escaped message. */
+	return TS_LEN + sizeof(((struct record_head *)0)->text) + 48 +
+	       ESCAPE_JSON_MAX(len);
+}
+
+/* A message record on the per-message path (see record.h). */
+size_t
+record_msg(char *dst, const struct record_head *h, const char *ts, bool cont,
+    const void *msg, size_t len)
+{
+	char *d = dst;
+
+	if (h->fmt == RECORD_JSON) {
+		bool lossy = false;
+		PUT_LIT(d, "{\"ts\":\"");
+		memcpy(d, ts, TS_LEN);
+		d += TS_LEN;
+		memcpy(d, h->text, h->len);
+		d += h->len;
+		if (cont)
+			PUT_LIT(d, "msg+\",\"msg\":\"");
+		else
+			PUT_LIT(d, "msg\",\"msg\":\"");
+		d += escape_json(d, msg, len, &lossy);
+		*d++ = '"';
+		if (lossy)
+			PUT_LIT(d, ",\"lossy\":true");
+		*d++ = '}';
+		*d++ = '\n';
+		return (size_t)(d - dst);
+	}
+	memcpy(d, ts, TS_LEN);
+	d += TS_LEN;
+	memcpy(d, h->text, h->len);
+	d += h->len;
+	if (cont)
+		PUT_LIT(d, "msg+ ");
+	else
+		PUT_LIT(d, "msg ");
+	d += escape_text(d, msg, len);
+	*d++ = '\n';
+	return (size_t)(d - dst);
 }

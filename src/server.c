@@ -157,6 +157,22 @@ server_log(struct server *s, const char *proto, const char *peer,
 	sink_commit(&s->sink, record_format(d, &r, s->opts->format));
 }
 
+/* The per-message path: one record formatted straight into the sink. */
+void
+server_log_msg(struct server *s, const struct record_head *h, bool cont,
+    const void *msg, size_t len)
+{
+	char *d = sink_reserve(&s->sink, record_msg_max(len));
+
+	if (d == NULL) {
+		fprintf(stderr, "peerlogd: out of memory: a record is lost\n");
+		return;
+	}
+	if (s->sink.len == 0 && !s->paused)
+		event_active(s->flush_ev, EV_WRITE, 0);
+	sink_commit(&s->sink, record_msg(d, h, s->ts.text, cont, msg, len));
+}
+
 /* Whether --allow admits the address (all do without --allow). */
 bool
 server_allowed(const struct server *s, const struct sockaddr *sa)

@@ -26,7 +26,7 @@ struct udp_batch {
 	 * once, not per datagram. */
 	struct sockaddr_storage last;
 	socklen_t last_len;
-	char last_addr[ADDR_STRLEN];
+	struct record_head last_head;
 	char data[UDP_BATCH][UDP_MAX];
 };
 
@@ -76,10 +76,12 @@ udp_datagram(struct udp_sock *u, struct udp_batch *b, size_t i)
 	    memcmp(&b->last, sa, h->msg_namelen) != 0) {
 		memcpy(&b->last, sa, h->msg_namelen);
 		b->last_len = h->msg_namelen;
-		addr_format(sa, b->last_addr);
+		char addr[ADDR_STRLEN];
+		addr_format(sa, addr);
+		record_head_init(&b->last_head, s->opts->format, "udp", addr);
 	}
-	server_log(s, "udp", b->last_addr, RECORD_MSG, b->data[i],
-	    frame_datagram(b->data[i], n), NULL, 0);
+	server_log_msg(
+	    s, &b->last_head, false, b->data[i], frame_datagram(b->data[i], n));
 	s->stats.udp_msgs++;
 	s->stats.udp_bytes += n;
 }

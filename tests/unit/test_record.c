@@ -428,6 +428,55 @@ test_kv_bound(void)
 	}
 }
 
+/* record_msg (the per-message path) makes the very bytes record_format
+ * makes, for random messages, both formats, msg and msg+, IPv4 and IPv6. */
+static void
+test_fast_path_matches_record_format(void)
+{
+	static const char *const peers[] = {"127.0.0.1:50312",
+	    "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535"};
+	unsigned long long seed = 42;
+	const char *ts = "2026-11-25T17:03:06.123456Z";
+	int mismatches = 0, bound_broken = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		enum record_fmt fmt = i % 2 ? RECORD_JSON : RECORD_TEXT;
+		bool cont = (i / 2) % 2;
+		const char *peer = peers[(i / 4) % 2];
+		unsigned char msg[300];
+		size_t len = tap_rand(&seed) % sizeof(msg);
+		for (size_t j = 0; j < len; j++) {
+			unsigned long long r = tap_rand(&seed);
+			/* Mostly printable, sometimes anything. */
+			msg[j] = r % 4 ? (unsigned char)(0x20 + r % 95)
+			               : (unsigned char)(r >> 8);
+		}
+		struct record r = {.ts = ts,
+		    .proto = "udp",
+		    .peer = peer,
+		    .event = cont ? RECORD_MSG_CONT : RECORD_MSG,
+		    .msg = msg,
+		    .msg_len = len};
+		struct record_head h;
+		char *want = malloc(record_max(&r, fmt));
+		char *got = malloc(record_msg_max(len));
+		size_t wn = record_format(want, &r, fmt);
+		record_head_init(&h, fmt, "udp", peer);
+		size_t gn = record_msg(got, &h, ts, cont, msg, len);
+		if (gn != wn || memcmp(got, want, wn) != 0)
+			mismatches++;
+		if (gn > record_msg_max(len))
+			bound_broken++;
+		free(want);
+		free(got);
+	}
+	ok(mismatches == 0,
+	    "record_msg equals record_format for 2000 random messages "
+	    "(%d differ)",
+	    mismatches);
+	ok(bound_broken == 0, "record_msg stays within record_msg_max");
+}
+
 /* Run every record test. */
 int
 main(void)
@@ -438,5 +487,6 @@ main(void)
 	test_event_names();
 	test_random_messages();
 	test_kv_bound();
+	test_fast_path_matches_record_format();
 	return done_testing();
 }
