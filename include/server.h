@@ -73,6 +73,7 @@ struct server {
 	struct event *retry_ev;  /* retries a failed write, then resumes */
 	struct event *write_ev;  /* a slow output can take more */
 	struct event *accept_ev; /* resumes accepting after EMFILE */
+	bool accept_starved;     /* EMFILE reported; cleared by an accept */
 	struct event *sig_ev[4];
 
 	bool paused;   /* input stopped until the sink drains */

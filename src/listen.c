@@ -95,7 +95,12 @@ bind_socket(const struct sockaddr *sa, socklen_t len, int type, char *err,
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	else {
 		int size = UDP_RCVBUF;
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		/* Past net.core.rmem_max only with CAP_NET_ADMIN: try that
+		 * first, then take what the limit allows. */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+		        sizeof(size)) != 0)
+			setsockopt(
+			    fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 		/* Have the kernel report datagrams it dropped (stats). */
 		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 	}
@@ -160,8 +165,12 @@ listen_error_cb(struct evconnlistener *lev, void *arg)
 	(void)lev;
 	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
 		return;
-	fprintf(stderr, "peerlogd: accept %s: %s; pausing accept for %lds\n",
-	    l->addr, strerror(e), (long)accept_pause.tv_sec);
+	/* One line per episode, not one per second while it lasts. */
+	if (!s->accept_starved)
+		fprintf(stderr,
+		    "peerlogd: accept %s: %s; pausing accept for %lds\n",
+		    l->addr, strerror(e), (long)accept_pause.tv_sec);
+	s->accept_starved = true;
 	listen_pause(s);
 	if (s->accept_ev == NULL)
 		s->accept_ev = evtimer_new(s->base, listen_resume_cb, s);

@@ -178,6 +178,7 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 	struct peer *p;
 
 	server_clock(s);
+	s->accept_starved = false;
 	addr_format(sa, addr);
 	if (!server_allowed(s, sa)) {
 		peer_reject(s, fd, addr, "acl");
