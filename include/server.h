@@ -17,15 +17,20 @@ struct event;
 struct evconnlistener;
 struct bufferevent;
 
-/* A TCP client: owns its bufferevent and formatted address. */
+/*
+ * A TCP client: owns its socket, its formatted address, and from its first
+ * byte on its bufferevent (before that, a plain read event: a silent client
+ * holds no buffers).
+ */
 struct peer {
 	TAILQ_ENTRY(peer) entry;
 	struct server *server;
-	struct bufferevent *bev;
+	struct bufferevent *bev; /* NULL until the client first sends */
+	struct event *wait_ev;   /* read event while bev is NULL */
+	int fd;
 	unsigned long long msgs;
 	unsigned long long bytes;
 	char addr[ADDR_STRLEN];
-	struct record_head head; /* the constant part of its msg records */
 };
 TAILQ_HEAD(peer_list, peer);
 

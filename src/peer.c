@@ -13,10 +13,6 @@
 #include "frame.h"
 #include "server.h"
 
-/* Smallest read high watermark: reads stay large even for a small
- * --max-line, and a silent client still holds no buffer at all. */
-#define PEER_MIN_WATERMARK (16 * 1024)
-
 /* Most bytes taken from one socket at shutdown: the kernel's receive buffer
  * is far smaller, so this only stops a client that never pauses. */
 #define PEER_DRAIN_MAX (64u * 1024 * 1024)
@@ -26,11 +22,12 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* Log one message or continued piece of a client's stream. */
 static void
-peer_emit(struct peer *p, const struct frame *f, const char *at)
+peer_emit(struct peer *p, const struct record_head *h, const struct frame *f,
+    const char *at)
 {
 	struct server *s = p->server;
 
-	server_log_msg(s, &p->head, f->kind == FRAME_PART, at, f->len);
+	server_log_msg(s, h, f->kind == FRAME_PART, at, f->len);
 	p->msgs++;
 	p->bytes += f->used;
 	s->stats.tcp_msgs++;
@@ -48,7 +45,11 @@ peer_process(struct peer *p, bool final)
 	struct server *s = p->server;
 	struct evbuffer *in = bufferevent_get_input(p->bev);
 	size_t max_line = s->opts->max_line;
+	struct record_head head;
 
+	/* Made here, once per batch of lines, rather than kept in every peer:
+	 * an idle client should cost as little memory as possible. */
+	record_head_init(&head, s->opts->format, "tcp", p->addr);
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
 		struct evbuffer_iovec v;
@@ -73,7 +74,7 @@ peer_process(struct peer *p, bool final)
 				    base + off, v.iov_len - off, max_line);
 			if (f.kind == FRAME_NEED)
 				break;
-			peer_emit(p, &f, base + off);
+			peer_emit(p, &head, &f, base + off);
 			off += f.used;
 		}
 		if (off > 0) {
@@ -101,7 +102,8 @@ peer_close(struct peer *p, const char *reason)
 {
 	struct server *s = p->server;
 
-	peer_process(p, true);
+	if (p->bev != NULL)
+		peer_process(p, true);
 	struct record_kv kv[] = {
 	    {"reason", reason, 0},
 	    {"msgs", NULL, p->msgs},
@@ -110,7 +112,12 @@ peer_close(struct peer *p, const char *reason)
 	server_log(s, "tcp", p->addr, RECORD_DISCONNECT, NULL, 0, kv, 3);
 	TAILQ_REMOVE(&s->peers, p, entry);
 	s->npeers--;
-	bufferevent_free(p->bev);
+	if (p->bev != NULL) {
+		bufferevent_free(p->bev); /* closes the socket */
+	} else {
+		event_free(p->wait_ev);
+		close(p->fd);
+	}
 	free(p);
 }
 
@@ -141,6 +148,60 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	else if ((what & BEV_EVENT_ERROR) && errno == ECONNRESET)
 		reason = "reset";
 	peer_close(p, reason);
+}
+
+/* The idle timeout as a timeval, or NULL for none. */
+static const struct timeval *
+peer_timeout(const struct server *s, struct timeval *tv)
+{
+	if (s->opts->idle_timeout == 0)
+		return NULL;
+	tv->tv_sec = (time_t)s->opts->idle_timeout;
+	tv->tv_usec = 0;
+	return tv;
+}
+
+/*
+ * Give the peer its bufferevent, on its first byte (or at shutdown): until
+ * then a silent client costs a plain read event and no buffers at all.
+ * Returns 0, or -1 when memory ran out.
+ */
+static int
+peer_start(struct peer *p)
+{
+	struct server *s = p->server;
+	struct timeval tv;
+
+	if (p->bev != NULL)
+		return 0;
+	p->bev = bufferevent_socket_new(s->base, p->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (p->bev == NULL)
+		return -1;
+	event_free(p->wait_ev);
+	p->wait_ev = NULL;
+	/* No read watermark is needed to bound the input: each read callback
+	 * takes at most one read (16 KiB) and leaves less than max_line + 2
+	 * bytes behind, and reading stops while the output is paused. */
+	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
+	bufferevent_set_timeouts(p->bev, peer_timeout(s, &tv), NULL);
+	if (!s->paused)
+		bufferevent_enable(p->bev, EV_READ);
+	return 0;
+}
+
+/* A silent client became readable (or stayed silent too long). */
+static void
+peer_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)fd;
+	server_clock(p->server);
+	if (what & EV_TIMEOUT)
+		peer_close(p, "timeout");
+	else if (peer_start(p) != 0)
+		peer_close(p, "error");
+	/* The bufferevent reads on the next pass: epoll is level-triggered. */
 }
 
 /* Log a refused connection and close it at once. */
@@ -175,6 +236,7 @@ void
 peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 {
 	char addr[ADDR_STRLEN];
+	struct timeval tv;
 	struct peer *p;
 
 	server_clock(s);
@@ -194,31 +256,21 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 		peer_reject(s, fd, addr, "error");
 		return;
 	}
-	p->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (p->bev == NULL) {
+	p->wait_ev = event_new(s->base, fd, EV_READ, peer_wait_cb, p);
+	if (p->wait_ev == NULL) {
 		free(p);
 		peer_reject(s, fd, addr, "error");
 		return;
 	}
 	p->server = s;
+	p->fd = fd;
 	memcpy(p->addr, addr, sizeof(addr));
-	record_head_init(&p->head, s->opts->format, "tcp", p->addr);
 	TAILQ_INSERT_TAIL(&s->peers, p, entry);
 	s->npeers++;
 	s->stats.connects++;
 	server_log(s, "tcp", p->addr, RECORD_CONNECT, NULL, 0, NULL, 0);
-
-	size_t high = s->opts->max_line + 2;
-	if (high < PEER_MIN_WATERMARK)
-		high = PEER_MIN_WATERMARK;
-	bufferevent_setwatermark(p->bev, EV_READ, 0, high);
-	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
-	if (s->opts->idle_timeout > 0) {
-		struct timeval tv = {(time_t)s->opts->idle_timeout, 0};
-		bufferevent_set_timeouts(p->bev, &tv, NULL);
-	}
 	if (!s->paused)
-		bufferevent_enable(p->bev, EV_READ);
+		event_add(p->wait_ev, peer_timeout(s, &tv));
 }
 
 /*
@@ -228,13 +280,16 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 void
 peer_shutdown(struct peer *p)
 {
-	struct evbuffer *in = bufferevent_get_input(p->bev);
-	evutil_socket_t fd = bufferevent_getfd(p->bev);
 	const char *reason = "shutdown";
 	size_t total = 0;
 
+	if (peer_start(p) != 0) {
+		peer_close(p, "error");
+		return;
+	}
+	struct evbuffer *in = bufferevent_get_input(p->bev);
 	while (total < PEER_DRAIN_MAX) {
-		int n = evbuffer_read(in, fd, 65536);
+		int n = evbuffer_read(in, p->fd, 65536);
 		if (n == 0) {
 			reason = "eof";
 			break;
@@ -261,13 +316,22 @@ peer_shutdown(struct peer *p)
 void
 peer_pause(struct peer *p)
 {
-	bufferevent_disable(p->bev, EV_READ);
+	if (p->bev != NULL)
+		bufferevent_disable(p->bev, EV_READ);
+	else
+		event_del(p->wait_ev);
 }
 
 /* Read again, and log what waited in the input buffer. */
 void
 peer_resume(struct peer *p)
 {
+	struct timeval tv;
+
+	if (p->bev == NULL) {
+		event_add(p->wait_ev, peer_timeout(p->server, &tv));
+		return;
+	}
 	bufferevent_enable(p->bev, EV_READ);
 	peer_process(p, false);
 }
