@@ -83,8 +83,8 @@ server_pause(struct server *s)
 	if (s->paused || s->stopping)
 		return;
 	s->paused = true;
-	TAILQ_FOREACH(p, &s->peers, entry)
-	peer_pause(p);
+	TAILQ_FOREACH (p, &s->peers, entry)
+		peer_pause(p);
 	udp_pause(s);
 	listen_pause(s);
 }
