@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "escape.h"
 #include "opts.h"
 
 /* Limits and defaults; opts_usage repeats them in words. */
@@ -124,26 +125,19 @@ opts_err(struct opt_scan *sc, const char *fmt, ...)
 }
 
 /*
- * Copy the first n bytes of user text s into dst (size len) with control
- * bytes as \xHH, so that an error message stays one clean line.
+ * Copy the first n bytes of user text s into dst (size len), escaped like a
+ * record, so that an error message stays one clean line.
  */
 static const char *
 opts_show(char *dst, size_t len, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
+	/* The record escaper: no control byte (C1 included) reaches the
+	 * terminal, and UTF-8 names stay readable. Cut to fit dst. */
+	size_t m = strnlen(s, n);
 
-	for (i = 0; i < n && s[i] != '\0' && o + 5 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f) {
-			dst[o++] = '\\';
-			dst[o++] = 'x';
-			dst[o++] = hex[c >> 4];
-			dst[o++] = hex[c & 0xf];
-		} else
-			dst[o++] = (char)c;
-	}
-	dst[o] = '\0';
+	if (m > (len - 1) / 4)
+		m = (len - 1) / 4;
+	dst[escape_text(dst, s, m)] = '\0';
 	return dst;
 }
 
@@ -202,7 +196,7 @@ opts_scan_short(struct opt_scan *sc)
 static int
 opts_scan_long(struct opt_scan *sc, const char *s)
 {
-	char shown[128];
+	char shown[256];
 	const char *name = s + 2;
 	const char *eq = strchr(name, '=');
 	size_t n = eq != NULL ? (size_t)(eq - name) : strlen(name);
@@ -283,7 +277,7 @@ static int
 opts_number(struct opt_scan *sc, const char *name, unsigned long min,
     unsigned long max, unsigned long *out)
 {
-	char shown[128];
+	char shown[256];
 	const char *s = sc->arg;
 	unsigned long v = 0;
 	size_t i;
@@ -312,7 +306,7 @@ static int
 opts_addr(
     struct opt_scan *sc, const char *name, struct addr_spec *list, size_t *n)
 {
-	char shown[128];
+	char shown[256];
 	const char *why;
 
 	if (*n == OPTS_MAX_ADDRS) {
@@ -333,7 +327,7 @@ opts_addr(
 static int
 opts_allow(struct opt_scan *sc, struct opts *o)
 {
-	char shown[128];
+	char shown[256];
 	const char *why;
 
 	if (o->nallow == OPTS_MAX_ALLOW) {
@@ -354,7 +348,7 @@ opts_allow(struct opt_scan *sc, struct opts *o)
 static int
 opts_format(struct opt_scan *sc, struct opts *o)
 {
-	char shown[128];
+	char shown[256];
 
 	if (strcmp(sc->arg, "text") == 0)
 		o->format = RECORD_TEXT;
@@ -432,7 +426,7 @@ enum opts_result
 opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
 	struct opt_scan sc;
-	char shown[128];
+	char shown[256];
 	int id;
 
 	memset(o, 0, sizeof *o);
@@ -480,7 +474,7 @@ opts_port_ok(const char *s)
 static enum opts_result
 opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 {
-	char shown[128];
+	char shown[256];
 
 	if (v4 && v6) {
 		opts_err(sc, "options -4 and -6 cannot be used together");
@@ -509,7 +503,7 @@ opts_parse_client(
     struct client_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
 	struct opt_scan sc;
-	char shown[128];
+	char shown[256];
 	bool v4 = false, v6 = false;
 	int id;
 

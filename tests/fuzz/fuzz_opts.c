@@ -1,0 +1,314 @@
+/*
+ * libFuzzer harness of opts.c. The input is cut at NUL bytes into an
+ * argument vector (each argument its own exact allocation) given to both
+ * opts_parse and opts_parse_client. An error must be one non-empty line
+ * that fits the buffer, whatever its size; a result must hold the limits
+ * of the contract; parsing must leave argv alone and give the same answer
+ * every time.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "opts.h"
+
+#define MAXARGS 200
+#define ERRLEN 512 /* what peerlogd and peerlog give */
+
+/* The argument vector made from one input, with a copy to compare. */
+struct args {
+	int argc;
+	char *argv[MAXARGS + 2];
+	char *saved[MAXARGS + 2];
+	size_t len[MAXARGS + 2];
+};
+
+/* Cut the input at NULs into argv[1..]; argv[0] is name. A final NUL
+ * ends the last argument rather than starting an empty one. */
+static void
+args_make(struct args *a, const char *name, const uint8_t *data, size_t size)
+{
+	size_t i = 0;
+
+	a->argc = 0;
+	a->len[0] = strlen(name);
+	a->argv[a->argc++] = fuzz_dup(name, a->len[0] + 1);
+	while (i < size && a->argc <= MAXARGS) {
+		const uint8_t *nul = memchr(data + i, '\0', size - i);
+		size_t n = nul != NULL ? (size_t)(nul - data) - i : size - i;
+		char *arg = fuzz_alloc(n + 1);
+		memcpy(arg, data + i, n);
+		arg[n] = '\0';
+		a->len[a->argc] = n;
+		a->argv[a->argc++] = arg;
+		i += n + 1;
+	}
+	a->argv[a->argc] = NULL;
+	for (int k = 0; k < a->argc; k++)
+		a->saved[k] = fuzz_dup(a->argv[k], a->len[k] + 1);
+}
+
+/* argv still holds the same pointers to the same bytes. */
+static void
+args_unchanged(const struct args *a, char *const *argv)
+{
+	FUZZ_CHECK(argv[a->argc] == NULL);
+	for (int k = 0; k < a->argc; k++) {
+		FUZZ_CHECK(argv[k] == a->argv[k]);
+		FUZZ_CHECK(memcmp(argv[k], a->saved[k], a->len[k] + 1) == 0);
+	}
+}
+
+/* Free the arguments and their copies. */
+static void
+args_free(struct args *a)
+{
+	for (int k = 0; k < a->argc; k++) {
+		free(a->argv[k]);
+		free(a->saved[k]);
+	}
+}
+
+/* Whether p points into one of the arguments (their NULs included). */
+static bool
+in_args(const struct args *a, const char *p)
+{
+	for (int k = 1; k < a->argc; k++) {
+		if (p >= a->argv[k] && p <= a->argv[k] + a->len[k])
+			return true;
+	}
+	return false;
+}
+
+/* An error: one non-empty line, no terminal controls, NUL within errlen. */
+static void
+check_err(const char *err, size_t errlen)
+{
+	size_t n = strnlen(err, errlen);
+
+	FUZZ_CHECK(n < errlen);
+	FUZZ_CHECK(n >= 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)err[i];
+		FUZZ_CHECK(c >= 0x20 && c != 0x7f);
+	}
+}
+
+/* A small error buffer gets the start of the same message, NUL-ended;
+ * no buffer at all is allowed too. The result never depends on either. */
+static void
+check_small_err(enum opts_result want, const char *full, size_t errlen,
+    enum opts_result (*parse)(void *, int, char **, char *, size_t), void *o,
+    struct args *a)
+{
+	char *err = fuzz_alloc(errlen);
+
+	FUZZ_CHECK(parse(o, a->argc, a->argv, err, errlen) == want);
+	if (want == OPTS_ERROR) {
+		FUZZ_CHECK(strnlen(err, errlen) < errlen);
+		FUZZ_CHECK(strncmp(err, full, strlen(err)) == 0);
+		FUZZ_CHECK(
+		    strlen(err) == errlen - 1 || strlen(err) == strlen(full));
+	}
+	FUZZ_CHECK(parse(o, a->argc, a->argv, NULL, 0) == want);
+	free(err);
+}
+
+/* opts_parse behind a type check_small_err can hold. */
+static enum opts_result
+parse_server(void *o, int argc, char **argv, char *err, size_t errlen)
+{
+	return opts_parse(o, argc, argv, err, errlen);
+}
+
+/* opts_parse_client behind a type check_small_err can hold. */
+static enum opts_result
+parse_client(void *o, int argc, char **argv, char *err, size_t errlen)
+{
+	return opts_parse_client(o, argc, argv, err, errlen);
+}
+
+/* A listener list: within its bound, each entry a NUL-ended host. */
+static void
+check_addrs(const struct addr_spec *list, size_t n)
+{
+	FUZZ_CHECK(n <= OPTS_MAX_ADDRS);
+	for (size_t i = 0; i < n; i++) {
+		size_t hlen = strnlen(list[i].host, ADDR_HOSTLEN);
+		FUZZ_CHECK(hlen < ADDR_HOSTLEN);
+		FUZZ_CHECK(list[i].any == (hlen == 0));
+	}
+}
+
+/* peerlogd's options: every value inside its documented range. */
+static void
+check_server(const struct args *a, const struct opts *o)
+{
+	check_addrs(o->tcp, o->ntcp);
+	check_addrs(o->udp, o->nudp);
+	FUZZ_CHECK(o->ntcp + o->nudp >= 1);
+	FUZZ_CHECK(o->output != NULL && o->output[0] != '\0');
+	FUZZ_CHECK(strcmp(o->output, "-") == 0 || in_args(a, o->output));
+	FUZZ_CHECK(o->format == RECORD_TEXT || o->format == RECORD_JSON);
+	FUZZ_CHECK(o->max_line >= 1 && o->max_line <= 16777216);
+	FUZZ_CHECK(o->max_clients >= 1 && o->max_clients <= 1000000);
+	FUZZ_CHECK(o->idle_timeout <= 31536000);
+	FUZZ_CHECK(o->nallow <= OPTS_MAX_ALLOW);
+	for (size_t i = 0; i < o->nallow; i++) {
+		const struct cidr *c = &o->allow[i];
+		FUZZ_CHECK(c->family == AF_INET || c->family == AF_INET6);
+		FUZZ_CHECK(c->prefix <= (c->family == AF_INET ? 32u : 128u));
+	}
+}
+
+/* peerlog's options: a host, a port 1..65535 in digits, one family. */
+static void
+check_client(const struct args *a, const struct client_opts *o)
+{
+	unsigned long port = 0;
+
+	FUZZ_CHECK(o->family == CLIENT_ANY || o->family == CLIENT_INET4 ||
+	           o->family == CLIENT_INET6);
+	FUZZ_CHECK(o->host != NULL && o->host[0] != '\0');
+	FUZZ_CHECK(strcmp(o->host, "localhost") == 0 || in_args(a, o->host));
+	FUZZ_CHECK(o->port != NULL);
+	FUZZ_CHECK(strcmp(o->port, o->udp ? "1235" : "1234") == 0 ||
+	           in_args(a, o->port));
+	size_t n = strlen(o->port);
+	FUZZ_CHECK(n >= 1 && n <= 5);
+	for (size_t i = 0; i < n; i++) {
+		FUZZ_CHECK(o->port[i] >= '0' && o->port[i] <= '9');
+		port = port * 10 + (unsigned long)(o->port[i] - '0');
+	}
+	FUZZ_CHECK(port >= 1 && port <= 65535);
+}
+
+/* The value of "--name VALUE" or "--name=VALUE" when that is the whole
+ * command line, or NULL. */
+static const char *
+sole_option(const struct args *a, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (a->argc == 3 && a->argv[1][0] == '-' && a->argv[1][1] == '-' &&
+	    strcmp(a->argv[1] + 2, name) == 0)
+		return a->argv[2];
+	if (a->argc == 2 && a->argv[1][0] == '-' && a->argv[1][1] == '-' &&
+	    strncmp(a->argv[1] + 2, name, n) == 0 && a->argv[1][n + 2] == '=')
+		return a->argv[1] + n + 3;
+	return NULL;
+}
+
+/*
+ * A numeric option alone on the command line: accepted exactly when its
+ * value is all digits and, read without overflow, inside its range; then
+ * it is the value stored.
+ */
+static void
+check_numbers(const struct args *a, enum opts_result r, const struct opts *o)
+{
+	static const struct {
+		const char *name;
+		unsigned long min, max;
+	} defs[] = {
+	    {"max-line", 1, 16777216},
+	    {"max-clients", 1, 1000000},
+	    {"idle-timeout", 0, 31536000},
+	};
+
+	for (size_t k = 0; k < sizeof defs / sizeof defs[0]; k++) {
+		const char *v = sole_option(a, defs[k].name);
+		unsigned long num = 0;
+		size_t i;
+		if (v == NULL)
+			continue;
+		for (i = 0; v[i] >= '0' && v[i] <= '9'; i++) {
+			if (num <= defs[k].max)
+				num = num * 10 + (unsigned long)(v[i] - '0');
+		}
+		bool ok = i > 0 && v[i] == '\0' && num >= defs[k].min &&
+		          num <= defs[k].max;
+		FUZZ_CHECK(r == (ok ? OPTS_RUN : OPTS_ERROR));
+		if (!ok)
+			continue;
+		unsigned long got = k == 0   ? (unsigned long)o->max_line
+		                    : k == 1 ? o->max_clients
+		                             : o->idle_timeout;
+		FUZZ_CHECK(got == num);
+	}
+}
+
+/* peerlogd's parser on one argument vector. */
+static void
+fuzz_server(struct args *a, size_t small)
+{
+	struct opts *o = fuzz_alloc(sizeof *o);
+	struct opts *again = fuzz_alloc(sizeof *again);
+	char *err = fuzz_alloc(ERRLEN);
+	char *err2 = fuzz_alloc(ERRLEN);
+
+	enum opts_result r = opts_parse(o, a->argc, a->argv, err, ERRLEN);
+	args_unchanged(a, a->argv);
+	FUZZ_CHECK(r == OPTS_RUN || r == OPTS_HELP || r == OPTS_VERSION ||
+	           r == OPTS_ERROR);
+	if (r == OPTS_ERROR)
+		check_err(err, ERRLEN);
+	if (r == OPTS_RUN)
+		check_server(a, o);
+	check_numbers(a, r, o);
+	/* No hidden state: the same arguments, the same answer. */
+	FUZZ_CHECK(opts_parse(again, a->argc, a->argv, err2, ERRLEN) == r);
+	FUZZ_CHECK(memcmp(o, again, sizeof *o) == 0);
+	FUZZ_CHECK(r != OPTS_ERROR || strcmp(err, err2) == 0);
+	check_small_err(r, err, small, parse_server, again, a);
+	args_unchanged(a, a->argv);
+	free(err2);
+	free(err);
+	free(again);
+	free(o);
+}
+
+/* peerlog's parser on one argument vector. */
+static void
+fuzz_client(struct args *a, size_t small)
+{
+	struct client_opts o, again;
+	char *err = fuzz_alloc(ERRLEN);
+	char *err2 = fuzz_alloc(ERRLEN);
+
+	enum opts_result r =
+	    opts_parse_client(&o, a->argc, a->argv, err, ERRLEN);
+	args_unchanged(a, a->argv);
+	FUZZ_CHECK(r == OPTS_RUN || r == OPTS_HELP || r == OPTS_VERSION ||
+	           r == OPTS_ERROR);
+	if (r == OPTS_ERROR)
+		check_err(err, ERRLEN);
+	if (r == OPTS_RUN)
+		check_client(a, &o);
+	FUZZ_CHECK(
+	    opts_parse_client(&again, a->argc, a->argv, err2, ERRLEN) == r);
+	FUZZ_CHECK(memcmp(&o, &again, sizeof o) == 0);
+	FUZZ_CHECK(r != OPTS_ERROR || strcmp(err, err2) == 0);
+	check_small_err(r, err, small, parse_client, &again, a);
+	args_unchanged(a, a->argv);
+	free(err2);
+	free(err);
+}
+
+/* One input: NUL-separated arguments for both programs. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct args a;
+	/* A small error buffer size, 1..16, taken from the input's length. */
+	size_t small = 1 + size % 16;
+
+	args_make(&a, "peerlogd", data, size);
+	fuzz_server(&a, small);
+	args_free(&a);
+	args_make(&a, "peerlog", data, size);
+	fuzz_client(&a, small);
+	args_free(&a);
+	return 0;
+}
