@@ -83,6 +83,7 @@ struct server {
 
 	bool paused;   /* input stopped until the sink drains */
 	bool stopping; /* shutdown under way */
+	bool lost;     /* at shutdown the output took nothing for too long */
 	int exit_code;
 
 	struct server_stats stats;
@@ -109,7 +110,7 @@ void listen_resume(struct server *s);
 void listen_close(struct server *s);
 
 /* peer.c */
-void peer_accept(struct server *s, int fd, const struct sockaddr *sa);
+struct peer *peer_accept(struct server *s, int fd, const struct sockaddr *sa);
 void peer_process(struct peer *p, bool final);
 void peer_shutdown(struct peer *p);
 void peer_pause(struct peer *p);

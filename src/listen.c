@@ -306,7 +306,12 @@ listen_close(struct server *s)
 					continue;
 				break;
 			}
-			peer_accept(s, fd, (struct sockaddr *)&ss);
+			/* Log it and close it at once: one descriptor at a
+			 * time, however many wait. */
+			struct peer *p =
+			    peer_accept(s, fd, (struct sockaddr *)&ss);
+			if (p != NULL)
+				peer_shutdown(p);
 		}
 		evconnlistener_free(l->lev);
 	}

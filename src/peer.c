@@ -112,12 +112,15 @@ peer_close(struct peer *p, const char *reason)
 	server_log(s, "tcp", p->addr, RECORD_DISCONNECT, NULL, 0, kv, 3);
 	TAILQ_REMOVE(&s->peers, p, entry);
 	s->npeers--;
-	if (p->bev != NULL) {
-		bufferevent_free(p->bev); /* closes the socket */
-	} else {
+	/* bufferevent_free takes the events out of the loop at once but
+	 * finishes later (finalizers), and a BEV_OPT_CLOSE_ON_FREE close would
+	 * come only then: closing here gives the descriptor back now, which a
+	 * server short of descriptors (and its shutdown) depends on. */
+	if (p->bev != NULL)
+		bufferevent_free(p->bev);
+	else
 		event_free(p->wait_ev);
-		close(p->fd);
-	}
+	close(p->fd);
 	free(p);
 }
 
@@ -174,7 +177,8 @@ peer_start(struct peer *p)
 
 	if (p->bev != NULL)
 		return 0;
-	p->bev = bufferevent_socket_new(s->base, p->fd, BEV_OPT_CLOSE_ON_FREE);
+	/* The peer owns the socket and closes it in peer_close. */
+	p->bev = bufferevent_socket_new(s->base, p->fd, 0);
 	if (p->bev == NULL)
 		return -1;
 	event_free(p->wait_ev);
@@ -231,8 +235,9 @@ peer_keepalive(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-/* A new connection from a listener: admit it as a peer or reject it. */
-void
+/* A new connection from a listener: admit it as a peer (returned) or
+ * reject it (NULL). */
+struct peer *
 peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 {
 	char addr[ADDR_STRLEN];
@@ -244,23 +249,23 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 	addr_format(sa, addr);
 	if (!server_allowed(s, sa)) {
 		peer_reject(s, fd, addr, "acl");
-		return;
+		return NULL;
 	}
 	if (s->npeers >= s->opts->max_clients) {
 		peer_reject(s, fd, addr, "max-clients");
-		return;
+		return NULL;
 	}
 	peer_keepalive(fd);
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		peer_reject(s, fd, addr, "error");
-		return;
+		return NULL;
 	}
 	p->wait_ev = event_new(s->base, fd, EV_READ, peer_wait_cb, p);
 	if (p->wait_ev == NULL) {
 		free(p);
 		peer_reject(s, fd, addr, "error");
-		return;
+		return NULL;
 	}
 	p->server = s;
 	p->fd = fd;
@@ -271,6 +276,7 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 	server_log(s, "tcp", p->addr, RECORD_CONNECT, NULL, 0, NULL, 0);
 	if (!s->paused)
 		event_add(p->wait_ev, peer_timeout(s, &tv));
+	return p;
 }
 
 /*
@@ -288,27 +294,31 @@ peer_shutdown(struct peer *p)
 		return;
 	}
 	struct evbuffer *in = bufferevent_get_input(p->bev);
+	/* The bufferevent freezes its input's end against outside writers:
+	 * lift that for the drain, which no callback will interrupt. */
+	evbuffer_unfreeze(in, 0);
 	while (total < PEER_DRAIN_MAX) {
+		errno = 0;
 		int n = evbuffer_read(in, p->fd, 65536);
 		if (n == 0) {
 			reason = "eof";
 			break;
 		}
 		if (n < 0) {
+			if (errno == EINTR)
+				continue;
 			if (errno == ECONNRESET)
 				reason = "reset";
-			else if (errno != EAGAIN && errno != EINTR)
+			else if (errno != EAGAIN)
 				reason = "error";
-			if (errno != EINTR)
-				break;
-			continue;
+			break;
 		}
 		total += (size_t)n;
-		/* Keep the buffer to one read: log as we go. */
+		/* Keep the buffer to one read: log as we go (at shutdown the
+		 * output is waited for rather than paused on). */
 		peer_process(p, false);
-		if (p->server->paused)
-			break;
 	}
+	evbuffer_freeze(in, 0);
 	peer_close(p, reason);
 }
 

@@ -121,6 +121,15 @@ server_clock(struct server *s)
 bool
 server_can_log(struct server *s)
 {
+	if (s->stopping) {
+		/* Shutdown reads everything the kernel holds: wait for a slow
+		 * output instead of pausing; give up on a dead one (what it
+		 * could not take is counted as lost at the end). */
+		if (sink_full(&s->sink) && !s->lost &&
+		    sink_drain(&s->sink, STOP_DRAIN_MS) != 0)
+			s->lost = true;
+		return true;
+	}
 	if (s->paused)
 		return false;
 	if (!sink_full(&s->sink))
@@ -215,10 +224,12 @@ server_stop(struct server *s, const char *signame)
 	struct peer *p;
 
 	s->stopping = true;
-	listen_close(s);
-	udp_close(s);
+	/* Connected clients first: closing them frees the descriptors that
+	 * the clients still waiting in the listen queues need. */
 	while ((p = TAILQ_FIRST(&s->peers)) != NULL)
 		peer_shutdown(p);
+	listen_close(s);
+	udp_close(s);
 
 	struct record_kv kv[] = {{"signal", signame, 0}};
 	server_log(s, "-", "-", RECORD_STOP, NULL, 0, kv, 1);

@@ -14,6 +14,9 @@
 #define UDP_BATCH 32
 /* Batches per wake-up, so a flood cannot starve the TCP clients. */
 #define UDP_BATCHES_PER_WAKE 8
+/* Batches taken at shutdown at most: a full 16 MiB buffer of small
+ * datagrams, then stop. */
+#define UDP_DRAIN_ROUNDS 8192
 /* Largest UDP payload (IPv6 without jumbograms), rounded up. */
 #define UDP_MAX 65536
 
@@ -99,8 +102,11 @@ udp_read(struct udp_sock *u, bool drain)
 	if (b == NULL)
 		return;
 	server_clock(s);
-	for (int round = 0; drain || round < UDP_BATCHES_PER_WAKE; round++) {
-		if (!drain && !server_can_log(s))
+	/* At shutdown: what the socket buffer holds (16 MiB at most), not a
+	 * flood that never ends. */
+	int rounds = drain ? UDP_DRAIN_ROUNDS : UDP_BATCHES_PER_WAKE;
+	for (int round = 0; round < rounds; round++) {
+		if (!server_can_log(s))
 			return;
 		for (size_t i = 0; i < UDP_BATCH; i++) {
 			struct msghdr *h = &b->msgs[i].msg_hdr;

@@ -7,9 +7,11 @@ running. Every wait is bounded.
 """
 
 import datetime
+import functools
 import json
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -39,9 +41,11 @@ REC_RE = re.compile(
 LISTEN_RE = re.compile(r"peerlogd: listening (tcp|udp) (\S+)")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def check_ts(ts):
     """Assert ts is RFC 3339 UTC with microseconds and a real date; return it
-    as an aware datetime."""
+    as an aware datetime. (Cached: records of one loop pass share their
+    timestamp, and some tests parse hundreds of thousands of records.)"""
     assert TS_RE.fullmatch(ts), f"bad timestamp {ts!r}"
     dt = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
     return dt.replace(tzinfo=datetime.timezone.utc)
@@ -201,7 +205,7 @@ class Server:
     """A running peerlogd with its output, stderr and listening addresses."""
 
     def __init__(self, args=DEFAULT_ARGS, *, tmp_dir, output="file", fmt=None,
-                 listen=None, out_path=None):
+                 listen=None, out_path=None, nofile=None, wrapper=None):
         self.fmt = fmt or "text"
         argv = [PEERLOGD] + list(args)
         if fmt:
@@ -213,6 +217,9 @@ class Server:
         elif output == "given":
             # The caller passed -o/--output in args itself.
             self.out_path = out_path
+        if wrapper:
+            # A command that ends by exec'ing the server (same pid).
+            argv = list(wrapper) + argv
         self.argv = argv
         self._cond = threading.Condition()
         self._stdout = bytearray()
@@ -222,9 +229,14 @@ class Server:
         if output == "rawpipe":
             # Records go to a pipe we read by hand and can close (no thread).
             self._raw_r, stdout = os.pipe()
+        preexec = None
+        if nofile is not None:
+            # (soft, hard) RLIMIT_NOFILE for the server, set before exec.
+            def preexec(lim=tuple(nofile)):
+                resource.setrlimit(resource.RLIMIT_NOFILE, lim)
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=stdout,
-            stderr=subprocess.PIPE, start_new_session=True)
+            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec)
         self.pid = self.proc.pid
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stderr, self._stderr),
@@ -272,6 +284,12 @@ class Server:
         os.close(self._raw_r)
         self._raw_r = None
         assert b" start version=" in data, f"no start record on stdout: {data!r}"
+
+    @property
+    def raw_fd(self):
+        """With output='rawpipe': the read end of the output pipe, which the
+        test reads (or leaves unread) itself."""
+        return self._raw_r
 
     def _wait_listening(self, n):
         """Wait for n 'listening' lines on stderr; return [(proto, addr)]."""
@@ -419,6 +437,37 @@ class Server:
             self._raw_r = None
 
 
+def proc_status_kib(pid, key="VmRSS"):
+    """A kB field of /proc/PID/status (VmRSS: resident memory)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {key} in /proc/{pid}/status")
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time the process has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name may hold spaces: fields follow the last ')'.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_SANITIZED = None
+
+
+def sanitized():
+    """Whether the server binary is built with AddressSanitizer, whose
+    shadow memory and quarantine make resident-memory bounds meaningless."""
+    global _SANITIZED
+    if _SANITIZED is None:
+        with open(PEERLOGD, "rb") as f:
+            data = f.read()
+        _SANITIZED = b"__asan_init" in data or b"libasan" in data
+    return _SANITIZED
+
+
 def run_peerlogd(args, timeout=STOP_WAIT):
     """Run peerlogd expecting it to end by itself (errors, -h, -V).
 
@@ -451,20 +500,24 @@ def group_alive(pgid):
 @pytest.fixture
 def start_server(tmp_path):
     """Factory: start_server(*args, output=..., fmt=None, listen=None,
-    out_path=None) -> Server. With no args the server gets -t 127.0.0.1:0
-    -u 127.0.0.1:0. output: 'file' (adds -o FILE), 'stdout' (a pipe read by a
-    thread), 'given' (args hold -o out_path), 'rawpipe' (see
-    Server.close_stdout_reader)."""
+    out_path=None, nofile=None, wrapper=None) -> Server. With no args the
+    server gets -t 127.0.0.1:0 -u 127.0.0.1:0. output: 'file' (adds -o FILE),
+    'stdout' (a pipe read by a thread), 'given' (args hold -o out_path),
+    'rawpipe' (see Server.close_stdout_reader and Server.raw_fd). nofile:
+    (soft, hard) RLIMIT_NOFILE to start with. wrapper: argv prefix of a
+    command that execs the server in the end (unshare ... sh -c 'exec "$@"')."""
     if not PEERLOGD:
         pytest.skip("PEERLOGD is not set")
     servers = []
 
-    def start(*args, output="file", fmt=None, listen=None, out_path=None):
+    def start(*args, output="file", fmt=None, listen=None, out_path=None,
+              nofile=None, wrapper=None):
         n = len(servers)
         d = tmp_path / f"srv{n}"
         d.mkdir()
         s = Server(args or DEFAULT_ARGS, tmp_dir=d, output=output, fmt=fmt,
-                   listen=listen, out_path=out_path)
+                   listen=listen, out_path=out_path, nofile=nofile,
+                   wrapper=wrapper)
         servers.append(s)
         return s
 
