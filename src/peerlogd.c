@@ -35,6 +35,25 @@ ignore_sigpipe(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/*
+ * The loop is done and everything is written: freeing the signal events
+ * gives SIGTERM its default action back, and a second SIGTERM (an operator
+ * or a supervisor repeating itself) must not kill the exit at the finish.
+ * Blocked, it stays pending until the process is gone.
+ */
+static void
+block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -80,6 +99,7 @@ main(int argc, char **argv)
 	}
 	server_start(&s);
 	event_base_dispatch(base);
+	block_signals();
 	rc = s.exit_code;
 	server_free(&s);
 	event_base_free(base);
