@@ -223,6 +223,8 @@ server_stop(struct server *s, const char *signame)
 {
 	struct peer *p;
 
+	if (s->stopping)
+		return; /* a repeated signal: the first one does it all */
 	s->stopping = true;
 	/* Connected clients first: closing them frees the descriptors that
 	 * the clients still waiting in the listen queues need. */
