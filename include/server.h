@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "addr.h"
 #include "opts.h"
@@ -30,6 +31,8 @@ struct peer {
 	int fd;
 	unsigned long long msgs;
 	unsigned long long bytes;
+	time_t heard;       /* monotonic second it last sent (or connected) */
+	bool short_timeout; /* idle timeout armed for what was left of it */
 	char addr[ADDR_STRLEN];
 };
 TAILQ_HEAD(peer_list, peer);
@@ -65,6 +68,7 @@ struct server {
 	const struct opts *opts;
 	struct sink sink;
 	struct ts_cache ts;
+	time_t now; /* monotonic seconds, refreshed with ts */
 
 	struct listener *listeners;
 	size_t nlisteners;

@@ -186,8 +186,10 @@ add_listener(struct server *s, int fd, char *err, size_t errlen)
 
 	l->server = s;
 	local_name(fd, l->addr);
+	/* Backlog 0: the socket already listens with LISTEN_BACKLOG (-1
+	 * would make libevent listen again with its default of 128). */
 	l->lev = evconnlistener_new(s->base, listen_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (l->lev == NULL) {
 		snprintf(
 		    err, errlen, "listen %s: %s", l->addr, strerror(errno));

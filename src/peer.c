@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@
 #define PEER_DRAIN_MAX (64u * 1024 * 1024)
 
 static void peer_read_cb(struct bufferevent *bev, void *arg);
+static const struct timeval *peer_timeout(
+    const struct server *s, struct timeval *tv);
 static void peer_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* Log one message or continued piece of a client's stream. */
@@ -132,6 +135,13 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	server_clock(p->server);
+	p->heard = p->server->now;
+	if (p->short_timeout) {
+		struct timeval tv;
+		bufferevent_set_timeouts(
+		    p->bev, peer_timeout(p->server, &tv), NULL);
+		p->short_timeout = false;
+	}
 	peer_process(p, false);
 }
 
@@ -269,6 +279,7 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 	}
 	p->server = s;
 	p->fd = fd;
+	p->heard = s->now;
 	memcpy(p->addr, addr, sizeof(addr));
 	TAILQ_INSERT_TAIL(&s->peers, p, entry);
 	s->npeers++;
@@ -332,16 +343,54 @@ peer_pause(struct peer *p)
 		event_del(p->wait_ev);
 }
 
-/* Read again, and log what waited in the input buffer. */
+/*
+ * Seconds of --idle-timeout p has left, or -1 when it ran out while input
+ * was paused. A client whose bytes wait unread in the kernel was not silent.
+ */
+static long
+peer_idle_left(struct peer *p)
+{
+	const struct server *s = p->server;
+	long idle = (long)s->opts->idle_timeout;
+	long left = idle - (long)(s->now - p->heard);
+	int pending = 0;
+
+	if (left > 0)
+		return left;
+	if (ioctl(p->fd, FIONREAD, &pending) == 0 && pending > 0) {
+		p->heard = s->now;
+		return idle;
+	}
+	return -1;
+}
+
+/*
+ * Read again, and log what waited in the input buffer. Pausing took the
+ * idle timeout off with the read event: arm it for what is left, so a
+ * silent client is still closed on time under an output that keeps pausing.
+ */
 void
 peer_resume(struct peer *p)
 {
-	struct timeval tv;
+	struct server *s = p->server;
+	struct timeval tv = {0, 0};
+	const struct timeval *t = NULL;
 
+	if (s->opts->idle_timeout > 0) {
+		long left = peer_idle_left(p);
+		if (left < 0) {
+			peer_close(p, "timeout");
+			return;
+		}
+		tv.tv_sec = left;
+		t = &tv;
+	}
 	if (p->bev == NULL) {
-		event_add(p->wait_ev, peer_timeout(p->server, &tv));
+		event_add(p->wait_ev, t);
 		return;
 	}
+	p->short_timeout = t != NULL && tv.tv_sec < (long)s->opts->idle_timeout;
+	bufferevent_set_timeouts(p->bev, t, NULL);
 	bufferevent_enable(p->bev, EV_READ);
 	peer_process(p, false);
 }

@@ -95,6 +95,7 @@ server_resume(struct server *s)
 {
 	struct peer *p, *next;
 
+	server_clock(s); /* peer_resume measures idle time */
 	s->paused = false;
 	evtimer_del(s->retry_ev);
 	listen_resume(s);
@@ -115,6 +116,8 @@ server_clock(struct server *s)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	ts_format(&s->ts, now.tv_sec, now.tv_nsec / 1000);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	s->now = now.tv_sec;
 }
 
 /* Whether a record may be added now: writes a full batch first. */
