@@ -1,0 +1,857 @@
+/*
+ * Load generator for the receiver benchmarks: many TCP connections, UDP
+ * sockets or idle connections from one process (or -j worker processes),
+ * every message unique ("c=CONN s=SEQ " padded with 'x' to a fixed size) so
+ * a checker can prove nothing was lost, duplicated, merged or cut.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Bytes queued for one send() call on a TCP connection. */
+#define LG_CHUNK (64 * 1024)
+/* Datagrams handed to one sendmmsg() call. */
+#define LG_UDP_BATCH 64
+/* Token bucket depth, in seconds of the configured rate. */
+#define LG_BURST_SEC 0.005
+
+enum lg_mode { LG_TCP, LG_UDP, LG_IDLE };
+
+struct lg_opts {
+	enum lg_mode mode;
+	const char *host;
+	const char *port;
+	unsigned conns;
+	uint64_t msgs;
+	size_t size;
+	double rate; /* messages per second over all workers; 0 = unlimited */
+	unsigned jobs;
+	double timeout; /* seconds for the whole run */
+	double settle;  /* idle mode: seconds to wait before "ready" */
+	double
+	    close_wait; /* seconds to wait for servers to close after sending */
+};
+
+struct lg_conn {
+	int fd;
+	unsigned id;     /* global connection number, printed as c= */
+	uint64_t next;   /* next sequence number to format */
+	uint64_t acked;  /* bytes the kernel accepted */
+	char *buf;       /* formatted bytes not yet sent */
+	size_t len, off; /* filled length and sent offset in buf */
+	bool writable; /* edge-triggered: set by EPOLLOUT, cleared on EAGAIN */
+	bool sent_all; /* every message written, write side shut */
+	bool closed;
+};
+
+/* What one worker did; summed over workers by the parent. */
+struct lg_result {
+	uint64_t sent;
+	uint64_t errors;
+	uint64_t connect_failed;
+	uint64_t closed_by_peer;
+	uint64_t
+	    unclosed;    /* connections the server had not closed at the end */
+	uint64_t resets; /* connections the server reset: it dropped data */
+	double t_start, t_sent, t_end;
+	bool timed_out;
+};
+
+static volatile sig_atomic_t lg_stop;
+
+/* Wall-clock seconds, comparable across processes and with file mtimes. */
+static double
+lg_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Print a usage error and exit 2. */
+static void
+lg_usage(const char *why)
+{
+	if (why != NULL)
+		fprintf(stderr, "loadgen: %s\n", why);
+	fprintf(stderr,
+	    "usage: loadgen -p PORT [-H HOST] [-m tcp|udp|idle] [-c CONNS]"
+	    " [-n MSGS] [-s SIZE] [-r RATE] [-j JOBS] [-T TIMEOUT]"
+	    " [-w SETTLE] [-W CLOSEWAIT]\n");
+	exit(2);
+}
+
+/* Parse an unsigned number option or exit with a usage error. */
+static uint64_t
+lg_number(const char *s, const char *name)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s: not a number: '%s'", name, s);
+		lg_usage(msg);
+	}
+	return v;
+}
+
+/* Write the decimal digits of v at p; returns the digit count. */
+static size_t
+lg_utoa(char *p, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Length of the "c=CONN s=SEQ " header of one message. */
+static size_t
+lg_header_len(uint64_t conn, uint64_t seq)
+{
+	char tmp[24];
+
+	return 2 + lg_utoa(tmp, conn) + 3 + lg_utoa(tmp, seq) + 1;
+}
+
+/* Format message seq of connection conn: exactly size bytes, LF last. */
+static void
+lg_format(char *p, unsigned conn, uint64_t seq, size_t size)
+{
+	size_t n = 0;
+
+	p[n++] = 'c';
+	p[n++] = '=';
+	n += lg_utoa(p + n, conn);
+	p[n++] = ' ';
+	p[n++] = 's';
+	p[n++] = '=';
+	n += lg_utoa(p + n, seq);
+	p[n++] = ' ';
+	memset(p + n, 'x', size - 1 - n);
+	p[size - 1] = '\n';
+}
+
+/* Raise the open-file limit to its hard maximum: thousands of sockets. */
+static void
+lg_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Resolve the target address (numeric host and port) or exit 2. */
+static void
+lg_resolve(const struct lg_opts *o, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct addrinfo hints, *res;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	hints.ai_socktype = o->mode == LG_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	rc = getaddrinfo(o->host, o->port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "loadgen: %s:%s: %s\n", o->host, o->port,
+		    gai_strerror(rc));
+		exit(2);
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sl = res->ai_addrlen;
+	freeaddrinfo(res);
+}
+
+/* SIGTERM or SIGINT: every loop stops at its next pass. */
+static void
+lg_on_signal(int sig)
+{
+	(void)sig;
+	lg_stop = 1;
+}
+
+/* Ignore SIGPIPE; route SIGTERM and SIGINT to the stop flag (before any
+ * fork, so workers share the handlers). */
+static void
+lg_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = lg_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* Close one connection's socket and forget it. */
+static void
+lg_close(struct lg_conn *c)
+{
+	if (!c->closed) {
+		close(c->fd);
+		c->closed = true;
+	}
+	free(c->buf);
+	c->buf = NULL;
+}
+
+/*
+ * Open this worker's connections (ids k, k+jobs, ...) with non-blocking
+ * connects, all at once, and wait until each has connected or failed.
+ * Returns the number that connected.
+ */
+static unsigned
+lg_connect_all(const struct lg_opts *o, int ep, struct lg_conn *cs, unsigned n,
+    unsigned k, struct lg_result *r, double deadline)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned i, pending = 0, ok = 0;
+	int type = o->mode == LG_UDP ? SOCK_DGRAM : SOCK_STREAM;
+
+	lg_resolve(o, &ss, &sl);
+	for (i = 0; i < n; i++) {
+		struct lg_conn *c = &cs[i];
+		struct epoll_event ev;
+
+		memset(c, 0, sizeof(*c));
+		c->id = k + i * o->jobs;
+		c->fd = socket(
+		    ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0) {
+			fprintf(
+			    stderr, "loadgen: socket: %s\n", strerror(errno));
+			c->closed = true;
+			r->connect_failed++;
+			continue;
+		}
+		if (connect(c->fd, (struct sockaddr *)&ss, sl) != 0 &&
+		    errno != EINPROGRESS) {
+			fprintf(
+			    stderr, "loadgen: connect: %s\n", strerror(errno));
+			lg_close(c);
+			r->connect_failed++;
+			continue;
+		}
+		ev.events = EPOLLOUT | EPOLLET | EPOLLRDHUP;
+		ev.data.ptr = c;
+		epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+		if (type == SOCK_DGRAM) {
+			c->writable = true;
+			ok++;
+		} else {
+			pending++;
+		}
+	}
+	/* A connect completes when the socket first reports writable. */
+	while (pending > 0 && !lg_stop && lg_now() < deadline) {
+		struct epoll_event evs[256];
+		int m = epoll_wait(ep, evs, 256, 100);
+
+		for (int j = 0; j < m; j++) {
+			struct lg_conn *c = evs[j].data.ptr;
+			int err = 0;
+			socklen_t el = sizeof(err);
+
+			if (c->writable || c->closed)
+				continue;
+			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+			pending--;
+			if (err != 0) {
+				lg_close(c);
+				r->connect_failed++;
+			} else {
+				c->writable = true;
+				ok++;
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (!cs[i].closed && !cs[i].writable) {
+			lg_close(&cs[i]);
+			r->connect_failed++;
+		}
+	}
+	return ok;
+}
+
+/* Messages the token bucket allows now (refilled since the last call). */
+static uint64_t
+lg_tokens(double rate, double *tokens, double *last)
+{
+	double now, burst;
+
+	if (rate <= 0)
+		return UINT64_MAX;
+	now = lg_now();
+	burst = rate * LG_BURST_SEC;
+	if (burst < 1)
+		burst = 1;
+	*tokens += (now - *last) * rate;
+	*last = now;
+	if (*tokens > burst)
+		*tokens = burst;
+	return *tokens >= 1 ? (uint64_t)*tokens : 0;
+}
+
+/* Fill a connection's buffer with up to max whole messages; returns count. */
+static uint64_t
+lg_fill(const struct lg_opts *o, struct lg_conn *c, uint64_t max)
+{
+	uint64_t n = 0;
+
+	if (c->buf == NULL) {
+		c->buf = malloc(LG_CHUNK);
+		if (c->buf == NULL) {
+			fprintf(stderr, "loadgen: out of memory\n");
+			exit(1);
+		}
+	}
+	if (c->off == c->len)
+		c->off = c->len = 0;
+	while (n < max && c->next < o->msgs && c->len + o->size <= LG_CHUNK) {
+		lg_format(c->buf + c->len, c->id, c->next, o->size);
+		c->len += o->size;
+		c->next++;
+		n++;
+	}
+	return n;
+}
+
+/* Half-close a connection whose messages are all written. */
+static void
+lg_finish(struct lg_conn *c)
+{
+	c->sent_all = true;
+	free(c->buf);
+	c->buf = NULL;
+	shutdown(c->fd, SHUT_WR);
+}
+
+/*
+ * Drive the TCP connections: round-robin one chunk per writable connection
+ * per pass, so every connection progresses; then wait for each server to
+ * close its side, so the end means the server has read every byte.
+ */
+static void
+lg_run_tcp(const struct lg_opts *o, int ep, struct lg_conn *cs, unsigned n,
+    struct lg_result *r, double deadline)
+{
+	double rate = o->rate / o->jobs, tokens = 0, last = lg_now();
+	double close_deadline = INFINITY;
+	unsigned active = 0, open = 0, i;
+	char sink[4096];
+
+	for (i = 0; i < n; i++) {
+		if (!cs[i].closed) {
+			active++;
+			open++;
+		}
+	}
+	r->t_start = lg_now();
+	while (open > 0 && !lg_stop) {
+		uint64_t allow = lg_tokens(rate, &tokens, &last);
+		bool progress = false, starved = false;
+
+		for (i = 0; i < n && active > 0; i++) {
+			struct lg_conn *c = &cs[i];
+			ssize_t w;
+
+			if (c->closed || c->sent_all || !c->writable)
+				continue;
+			if (c->off == c->len) {
+				if (allow == 0) {
+					starved = true;
+					continue;
+				}
+				uint64_t f = lg_fill(o, c, allow);
+				if (allow != UINT64_MAX) {
+					allow -= f;
+					tokens -= (double)f;
+				}
+			}
+			w = send(c->fd, c->buf + c->off, c->len - c->off,
+			    MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					c->writable = false;
+					continue;
+				}
+				if (errno == EINTR)
+					continue;
+				r->errors++;
+				lg_close(c);
+				active--;
+				open--;
+				continue;
+			}
+			progress = true;
+			c->off += (size_t)w;
+			c->acked += (uint64_t)w;
+			if (c->off == c->len && c->next == o->msgs) {
+				lg_finish(c);
+				active--;
+				if (active == 0)
+					r->t_sent = lg_now();
+			}
+		}
+		double now = lg_now();
+		if (now > deadline || (active == 0 && now > close_deadline)) {
+			r->timed_out = active > 0;
+			r->unclosed = open;
+			break;
+		}
+		if (active == 0 && close_deadline == INFINITY)
+			close_deadline = now + o->close_wait;
+		/* Poll without sleeping while some connection made progress, so
+		 * one that became writable again is not left behind; sleep when
+		 * nothing is writable, tokens are spent, or only closes remain.
+		 */
+		struct epoll_event evs[256];
+		int tmo = progress ? 0 : (starved || active == 0 ? 1 : 100);
+		int m = epoll_wait(ep, evs, 256, tmo);
+		for (int j = 0; j < m; j++) {
+			struct lg_conn *c = evs[j].data.ptr;
+			uint32_t e = evs[j].events;
+
+			if (c->closed)
+				continue;
+			if (e & EPOLLOUT)
+				c->writable = true;
+			if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+				ssize_t rd;
+				while ((rd = recv(
+				            c->fd, sink, sizeof(sink), 0)) > 0)
+					;
+				if (rd < 0 && errno == ECONNRESET)
+					r->resets++;
+				if (rd == 0 || (rd < 0 && errno != EAGAIN &&
+				                   errno != EWOULDBLOCK)) {
+					if (!c->sent_all) {
+						r->errors++;
+						active--;
+						if (active == 0)
+							r->t_sent = lg_now();
+					}
+					lg_close(c);
+					open--;
+				}
+			}
+		}
+	}
+	r->t_end = lg_now();
+	if (r->t_sent == 0)
+		r->t_sent = r->t_end;
+	for (i = 0; i < n; i++) {
+		r->sent += cs[i].acked / o->size;
+		lg_close(&cs[i]);
+	}
+}
+
+/* Send datagrams on the UDP sockets in batches, round-robin. */
+static void
+lg_run_udp(const struct lg_opts *o, int ep, struct lg_conn *cs, unsigned n,
+    struct lg_result *r, double deadline)
+{
+	double rate = o->rate / o->jobs, tokens = 0, last = lg_now();
+	struct mmsghdr mm[LG_UDP_BATCH];
+	struct iovec iov[LG_UDP_BATCH];
+	char *bufs = malloc(LG_UDP_BATCH * o->size);
+	unsigned active = 0, i;
+
+	if (bufs == NULL) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		exit(1);
+	}
+	for (i = 0; i < n; i++)
+		if (!cs[i].closed)
+			active++;
+	r->t_start = lg_now();
+	while (active > 0 && !lg_stop) {
+		uint64_t allow = lg_tokens(rate, &tokens, &last);
+		bool blocked = true;
+
+		for (i = 0; i < n && allow > 0; i++) {
+			struct lg_conn *c = &cs[i];
+			unsigned b = 0;
+			int sent;
+
+			if (c->closed || c->sent_all || !c->writable)
+				continue;
+			while (b < LG_UDP_BATCH && c->next + b < o->msgs &&
+			       b < allow) {
+				char *p = bufs + (size_t)b * o->size;
+				lg_format(p, c->id, c->next + b, o->size);
+				iov[b].iov_base = p;
+				iov[b].iov_len = o->size;
+				memset(&mm[b], 0, sizeof(mm[b]));
+				mm[b].msg_hdr.msg_iov = &iov[b];
+				mm[b].msg_hdr.msg_iovlen = 1;
+				b++;
+			}
+			sent = sendmmsg(c->fd, mm, b, 0);
+			if (sent < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					c->writable = false;
+					continue;
+				}
+				/* ECONNREFUSED reports an earlier datagram
+				 * that found no socket; this one was not sent.
+				 */
+				r->errors++;
+				if (r->errors > 100000) {
+					lg_stop = 1;
+					break;
+				}
+				continue;
+			}
+			blocked = false;
+			c->next += (uint64_t)sent;
+			c->acked += (uint64_t)sent * o->size;
+			if (allow != UINT64_MAX) {
+				allow -= (uint64_t)sent;
+				tokens -= sent;
+			}
+			if (c->next == o->msgs) {
+				c->sent_all = true;
+				active--;
+			}
+		}
+		if (lg_now() > deadline) {
+			r->timed_out = true;
+			break;
+		}
+		if (!blocked && allow > 0)
+			continue;
+		struct epoll_event evs[64];
+		int m = epoll_wait(ep, evs, 64, 1);
+		for (int j = 0; j < m; j++) {
+			struct lg_conn *c = evs[j].data.ptr;
+			if (evs[j].events & EPOLLOUT)
+				c->writable = true;
+		}
+	}
+	r->t_sent = r->t_end = lg_now();
+	for (i = 0; i < n; i++) {
+		r->sent += cs[i].acked / o->size;
+		lg_close(&cs[i]);
+	}
+	free(bufs);
+}
+
+/*
+ * Hold the connections open without sending; report how many the server
+ * kept after a settling pause with "ready", then wait for SIGTERM.
+ */
+static void
+lg_run_idle(const struct lg_opts *o, int ep, struct lg_conn *cs, unsigned n,
+    struct lg_result *r, double deadline)
+{
+	double settle_end = lg_now() + o->settle;
+	bool ready = false;
+	unsigned open = 0, i;
+	char sink[512];
+
+	for (i = 0; i < n; i++) {
+		struct epoll_event ev;
+		if (cs[i].closed)
+			continue;
+		open++;
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = &cs[i];
+		epoll_ctl(ep, EPOLL_CTL_MOD, cs[i].fd, &ev);
+	}
+	r->t_start = lg_now();
+	while (!lg_stop && lg_now() < deadline) {
+		struct epoll_event evs[256];
+		int m = epoll_wait(ep, evs, 256, 100);
+
+		for (int j = 0; j < m; j++) {
+			struct lg_conn *c = evs[j].data.ptr;
+			ssize_t rd = recv(c->fd, sink, sizeof(sink), 0);
+			if (rd > 0 || (rd < 0 && errno == EAGAIN))
+				continue;
+			lg_close(c);
+			open--;
+			r->closed_by_peer++;
+		}
+		if (!ready && lg_now() >= settle_end) {
+			printf("ready open=%u closed=%" PRIu64
+			       " failed=%" PRIu64 "\n",
+			    open, r->closed_by_peer, r->connect_failed);
+			fflush(stdout);
+			ready = true;
+		}
+	}
+	if (!lg_stop)
+		r->timed_out = true;
+	r->t_sent = r->t_end = lg_now();
+	for (i = 0; i < n; i++)
+		lg_close(&cs[i]);
+}
+
+/*
+ * One worker: connect its share of the connections, report, wait at the
+ * barrier (EOF on go_fd) and run. go_fd < 0 means no barrier.
+ */
+static void
+lg_worker(const struct lg_opts *o, unsigned k, int go_fd, int ready_fd,
+    struct lg_result *r)
+{
+	unsigned n = (o->conns - k + o->jobs - 1) / o->jobs;
+	struct lg_conn *cs = calloc(n ? n : 1, sizeof(*cs));
+	double deadline = lg_now() + o->timeout;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	memset(r, 0, sizeof(*r));
+	if (cs == NULL || ep < 0) {
+		fprintf(stderr, "loadgen: %s\n", strerror(errno));
+		exit(1);
+	}
+	lg_connect_all(o, ep, cs, n, k, r, deadline);
+	if (ready_fd >= 0) {
+		char b = 'c';
+		if (write(ready_fd, &b, 1) != 1)
+			exit(1);
+	}
+	if (go_fd >= 0) {
+		char b;
+		while (read(go_fd, &b, 1) < 0 && errno == EINTR && !lg_stop)
+			;
+	}
+	if (o->mode == LG_TCP)
+		lg_run_tcp(o, ep, cs, n, r, deadline);
+	else if (o->mode == LG_UDP)
+		lg_run_udp(o, ep, cs, n, r, deadline);
+	else
+		lg_run_idle(o, ep, cs, n, r, deadline);
+	close(ep);
+	free(cs);
+}
+
+/* Fork the workers, release them together, and sum their results. */
+static void
+lg_run_jobs(const struct lg_opts *o, struct lg_result *total)
+{
+	int go[2], ready[2], res[2];
+	pid_t *pids = calloc(o->jobs, sizeof(*pids));
+	unsigned k;
+
+	if (pids == NULL || pipe(go) != 0 || pipe(ready) != 0 ||
+	    pipe(res) != 0) {
+		fprintf(stderr, "loadgen: %s\n", strerror(errno));
+		exit(1);
+	}
+	for (k = 0; k < o->jobs; k++) {
+		pids[k] = fork();
+		if (pids[k] < 0) {
+			fprintf(stderr, "loadgen: fork: %s\n", strerror(errno));
+			exit(1);
+		}
+		if (pids[k] == 0) {
+			struct lg_result r;
+			close(go[1]);
+			close(ready[0]);
+			close(res[0]);
+			lg_worker(o, k, go[0], ready[1], &r);
+			if (write(res[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+				_exit(1);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(ready[1]);
+	close(res[1]);
+	/* Every worker has connected when each wrote its byte. */
+	for (k = 0; k < o->jobs; k++) {
+		char b;
+		if (read(ready[0], &b, 1) != 1)
+			break;
+	}
+	close(go[1]); /* the barrier: every worker reads EOF at once */
+	memset(total, 0, sizeof(*total));
+	for (k = 0; k < o->jobs; k++) {
+		struct lg_result r;
+		ssize_t got = read(res[0], &r, sizeof(r));
+		if (got != (ssize_t)sizeof(r)) {
+			if (got < 0 && errno == EINTR) {
+				k--;
+				continue;
+			}
+			fprintf(stderr, "loadgen: a worker died\n");
+			total->errors++;
+			continue;
+		}
+		total->sent += r.sent;
+		total->errors += r.errors;
+		total->connect_failed += r.connect_failed;
+		total->closed_by_peer += r.closed_by_peer;
+		total->unclosed += r.unclosed;
+		total->resets += r.resets;
+		total->timed_out |= r.timed_out;
+		if (total->t_start == 0 || r.t_start < total->t_start)
+			total->t_start = r.t_start;
+		if (r.t_sent > total->t_sent)
+			total->t_sent = r.t_sent;
+		if (r.t_end > total->t_end)
+			total->t_end = r.t_end;
+	}
+	for (k = 0; k < o->jobs; k++)
+		while (waitpid(pids[k], NULL, 0) < 0 && errno == EINTR)
+			;
+	free(pids);
+}
+
+/* Parse the command line into o, exiting 2 on a bad option. */
+static void
+lg_parse(int argc, char **argv, struct lg_opts *o)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->host = "127.0.0.1";
+	o->conns = 1;
+	o->msgs = 1000;
+	o->size = 100;
+	o->jobs = 1;
+	o->timeout = 600;
+	o->settle = 1;
+	o->close_wait = 30;
+	while ((ch = getopt(argc, argv, "H:p:m:c:n:s:r:j:T:w:W:h")) != -1) {
+		switch (ch) {
+		case 'H':
+			o->host = optarg;
+			break;
+		case 'p':
+			o->port = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "tcp") == 0)
+				o->mode = LG_TCP;
+			else if (strcmp(optarg, "udp") == 0)
+				o->mode = LG_UDP;
+			else if (strcmp(optarg, "idle") == 0)
+				o->mode = LG_IDLE;
+			else
+				lg_usage("-m: tcp, udp or idle");
+			break;
+		case 'c':
+			o->conns = (unsigned)lg_number(optarg, "-c");
+			break;
+		case 'n':
+			o->msgs = lg_number(optarg, "-n");
+			break;
+		case 's':
+			o->size = (size_t)lg_number(optarg, "-s");
+			break;
+		case 'r':
+			o->rate = (double)lg_number(optarg, "-r");
+			break;
+		case 'j':
+			o->jobs = (unsigned)lg_number(optarg, "-j");
+			break;
+		case 'T':
+			o->timeout = (double)lg_number(optarg, "-T");
+			break;
+		case 'w':
+			o->settle = (double)lg_number(optarg, "-w");
+			break;
+		case 'W':
+			o->close_wait = (double)lg_number(optarg, "-W");
+			break;
+		default:
+			lg_usage(NULL);
+		}
+	}
+	if (optind != argc)
+		lg_usage("unexpected argument");
+	if (o->port == NULL)
+		lg_usage("-p PORT is required");
+	if (o->conns == 0 || o->jobs == 0)
+		lg_usage("-c and -j must be at least 1");
+	if (o->jobs > o->conns)
+		o->jobs = o->conns;
+	if (o->mode == LG_IDLE)
+		o->jobs = 1;
+	/* The largest header must fit with its LF. */
+	if (o->mode != LG_IDLE && o->msgs > 0 &&
+	    lg_header_len(o->conns - 1, o->msgs - 1) + 1 > o->size)
+		lg_usage("-s too small for the message header");
+	if (o->size > LG_CHUNK)
+		lg_usage("-s larger than 65536");
+}
+
+/* Print the run's summary as one JSON object on standard output. */
+static void
+lg_report(const struct lg_opts *o, const struct lg_result *r)
+{
+	static const char *modes[] = {"tcp", "udp", "idle"};
+
+	printf("{\"mode\":\"%s\",\"host\":\"%s\",\"port\":%s,\"conns\":%u,"
+	       "\"msgs\":%" PRIu64 ",\"size\":%zu,\"rate\":%.0f,\"jobs\":%u,"
+	       "\"expected\":%" PRIu64 ",\"sent\":%" PRIu64
+	       ",\"errors\":%" PRIu64 ",\"connect_failed\":%" PRIu64
+	       ",\"closed_by_peer\":%" PRIu64 ",\"unclosed\":%" PRIu64
+	       ",\"resets\":%" PRIu64 ",\"timed_out\":%s,"
+	       "\"t_start\":%.6f,\"t_sent\":%.6f,\"t_end\":%.6f,"
+	       "\"seconds\":%.6f}\n",
+	    modes[o->mode], o->host, o->port, o->conns, o->msgs, o->size,
+	    o->rate, o->jobs,
+	    o->mode == LG_IDLE ? 0 : (uint64_t)o->conns * o->msgs, r->sent,
+	    r->errors, r->connect_failed, r->closed_by_peer, r->unclosed,
+	    r->resets, r->timed_out ? "true" : "false", r->t_start, r->t_sent,
+	    r->t_end, r->t_end - r->t_start);
+	fflush(stdout);
+}
+
+/* Generate the load described by the options; exit 0 if all was sent. */
+int
+main(int argc, char **argv)
+{
+	struct lg_opts o;
+	struct lg_result r;
+
+	lg_parse(argc, argv, &o);
+	lg_raise_nofile();
+	lg_signals();
+	if (o.jobs == 1)
+		lg_worker(&o, 0, -1, -1, &r);
+	else
+		lg_run_jobs(&o, &r);
+	lg_report(&o, &r);
+	if (o.mode == LG_IDLE)
+		return r.timed_out ? 1 : 0;
+	return r.sent == (uint64_t)o.conns * o.msgs && !r.timed_out ? 0 : 1;
+}
