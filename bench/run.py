@@ -958,12 +958,12 @@ def problems(runs, expected):
     return ", ".join(words) or "none"
 
 
-def summarize(results):
+def summarize(results, scenarios):
     """Aggregate runs per (scenario, receiver)."""
     agg = {}
     for key, runs in results.items():
         scen_name, recv = key.split("/", 1)
-        scen = SCENARIOS[scen_name]
+        scen = scenarios[scen_name]
         good = [r for r in runs if "error" not in r or r.get("check")]
         a = {"scenario": scen_name, "receiver": recv, "runs": len(runs)}
         # A run is disturbed when other processes took over a tenth of the
@@ -1078,8 +1078,15 @@ def targets(agg):
                          f"{v:.2f}", v <= 0.4))
     a = agg.get("U200k/peerlogd")
     if a:
+        # The sender may fall short of 200k/s here: say what was reached.
+        sent = a["sent_rate"][0] if a.get("sent_rate") else 0
+        clean_ = a["problems"] == "none"
+        met = "yes" if clean_ and sent >= 190_000 else (
+            f"yes at {fmt_rate(sent)}/s; 200k/s not reached" if clean_
+            else False)
         rows.append(("U200k: peerlogd UDP loss at 200k/s", "0",
-                     a["problems"], a["problems"] == "none"))
+                     f"{a['problems']} (sent at "
+                     f"{fmt3(a.get('sent_rate'), fmt_rate)}/s)", met))
     v = get("IDLE", "peerlogd", "kib_per_conn")
     if v is not None:
         rows.append(("IDLE: peerlogd memory per connection", "<= 1 KiB",
@@ -1096,7 +1103,9 @@ def targets(agg):
         return ""
     out = ["| target | wanted | measured | met? |", "|---|---|---|---|"]
     for what, want, got, met in rows:
-        out.append(f"| {what} | {want} | {got} | {'yes' if met else 'NO'} |")
+        if not isinstance(met, str):
+            met = "yes" if met else "NO"
+        out.append(f"| {what} | {want} | {got} | {met} |")
     return "\n".join(out)
 
 
@@ -1133,10 +1142,39 @@ def expand(spec, known, groups=None):
     return [k for k in known if k in want]
 
 
+def report(results, scenarios, info):
+    """Summarize, print the tables and targets; return all three."""
+    agg = summarize(results, scenarios)
+    table = markdown(agg, info["scenario_order"], info["receiver_order"])
+    tgt = targets(agg)
+    print(table)
+    if tgt:
+        print("\nTargets (peerlogd):\n\n" + tgt)
+    print(f"\nTotal time: {info['total_s'] / 60:.1f} min")
+    return agg, table, tgt
+
+
+def rereport(path):
+    """--report: the tables again from a results file, nothing run."""
+    with open(path) as f:
+        d = json.load(f)
+    info = d["info"]
+    if "scenario_order" not in info:
+        info["scenario_order"] = [s for s in SCENARIOS if s in d["scenarios"]]
+        info["receiver_order"] = [r for r in RECEIVERS + ["peerlog",
+                                                          "ncat-send"]
+                                  if any(k.endswith("/" + r)
+                                         for k in d["runs"])]
+    report(d["runs"], d["scenarios"], info)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="peerlog receiver benchmark (loopback only)")
-    ap.add_argument("--build", required=True,
+    ap.add_argument("--report", metavar="RESULTS.json",
+                    help="print the tables of an earlier run; run nothing")
+    ap.add_argument("--build",
                     help="meson build dir with src/peerlogd and bench/")
     ap.add_argument("--scenarios", default="ALL",
                     help="comma list of " + ",".join(SCENARIOS)
@@ -1167,6 +1205,10 @@ def main():
                     help="afterwards, run disturbed runs again, up to N"
                     " rounds, keeping the quieter result")
     ctx = ap.parse_args()
+    if ctx.report:
+        return rereport(ctx.report)
+    if not ctx.build:
+        ap.error("--build DIR is required")
 
     ctx.build = os.path.abspath(ctx.build)
     if not ctx.no_ninja:
@@ -1240,13 +1282,8 @@ def main():
             log(f"kept {ctx.tmp}")
     info["total_s"] = time.monotonic() - t_begin
     info["loadavg_after"] = os.getloadavg()
-    agg = summarize(results)
-    table = markdown(agg, scen_names, recv_names)
-    tgt = targets(agg)
-    print(table)
-    if tgt:
-        print("\nTargets (peerlogd):\n\n" + tgt)
-    print(f"\nTotal time: {info['total_s'] / 60:.1f} min")
+    info["scenario_order"], info["receiver_order"] = scen_names, recv_names
+    agg, table, tgt = report(results, scaled, info)
     os.makedirs(ctx.results, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = os.path.join(ctx.results, f"{stamp}.json")

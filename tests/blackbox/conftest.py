@@ -122,16 +122,17 @@ _USED_PORTS = set()
 
 def _fresh_socket(fam, typ):
     """A socket bound to a loopback port no earlier test of this session
-    used, so records of one test can never be taken for another's (tests
-    share a server, and the kernel reuses ephemeral ports)."""
+    used, TCP or UDP (records name a peer by address and port only), so
+    records of one test can never be taken for another's (tests share a
+    server, and the kernel reuses ephemeral ports)."""
     held = []
     try:
         for _ in range(100):
             s = socket.socket(fam, typ)
             s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
             port = s.getsockname()[1]
-            if (typ, port) not in _USED_PORTS:
-                _USED_PORTS.add((typ, port))
+            if port not in _USED_PORTS:
+                _USED_PORTS.add(port)
                 return s
             held.append(s)
         raise RuntimeError("no fresh loopback port")
