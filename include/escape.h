@@ -21,6 +21,14 @@
 size_t escape_text(char *dst, const void *src, size_t n);
 
 /*
+ * escape_text for the bytes at src before the first LF among the n there
+ * (all n when there is none), into dst with room for ESCAPE_TEXT_MAX(n).
+ * *used gets the bytes escaped: the LF's offset, or n. Framing and escaping
+ * a line in one pass over it.
+ */
+size_t escape_text_line(char *dst, const void *src, size_t n, size_t *used);
+
+/*
  * Escape n bytes at src as the body of a JSON string (no quotes) into dst,
  * which has room for ESCAPE_JSON_MAX(n) bytes; returns the bytes written.
  * Bytes that are not valid UTF-8 become U+FFFD, one per byte, and *lossy is

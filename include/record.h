@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "escape.h"
+#include "frame.h"
+#include "ts.h"
+
 enum record_fmt { RECORD_TEXT, RECORD_JSON };
 
 enum record_event {
@@ -50,18 +54,25 @@ size_t record_format(char *dst, const struct record *r, enum record_fmt fmt);
  * (at accept, or per UDP sender) so the per-message path copies it whole:
  * text " PROTO PEER ", JSON ","proto":"P","peer":"A","event":".
  */
+#define RECORD_HEAD_MAX 128 /* a multiple of RECORD_HEAD_BLOCK */
+#define RECORD_HEAD_BLOCK 32
 struct record_head {
 	enum record_fmt fmt;
 	unsigned char len;
-	char text[112];
+	char text[RECORD_HEAD_MAX]; /* copied in whole blocks: see record.c */
 };
 
 /* Format the head for proto and peer (an addr_format text or "-"). */
 void record_head_init(struct record_head *h, enum record_fmt fmt,
     const char *proto, const char *peer);
 
-/* An upper bound of record_msg's length for a message of len bytes. */
-size_t record_msg_max(size_t len);
+/* An upper bound of record_msg's length for a message of len bytes: ts,
+ * head, JSON punctuation and the lossy flag, the escaped message. */
+static inline size_t
+record_msg_max(size_t len)
+{
+	return TS_LEN + RECORD_HEAD_MAX + 48 + ESCAPE_JSON_MAX(len);
+}
 
 /*
  * Format a msg (or, with cont, msg+) record: the same bytes record_format
@@ -69,6 +80,17 @@ size_t record_msg_max(size_t len);
  */
 size_t record_msg(char *dst, const struct record_head *h, const char *ts,
     bool cont, const void *msg, size_t len);
+
+/*
+ * Frame and format in one pass, for text records: when the n stream bytes
+ * at buf begin with a whole line of at most max_line content bytes (as
+ * frame_next finds it), write its msg record into dst (room for
+ * record_msg_max of n or max_line + 2, the smaller), set *f as frame_next
+ * would, and return the record's length. Return 0 when they do not (no LF yet,
+ * or an overlong line): the caller then uses frame_next and record_msg.
+ */
+size_t record_msg_line(char *dst, const struct record_head *h, const char *ts,
+    const char *buf, size_t n, size_t max_line, struct frame *f);
 
 /* The event's name in records ("connect", "msg+", ...). */
 const char *record_event_name(enum record_event ev);

@@ -2,6 +2,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "escape.h"
 
 static const char hex[] = "0123456789abcdef";
@@ -60,21 +64,52 @@ word_needs_escape(uint64_t x, bool json)
 	return bad;
 }
 
-/* Length of the run of bytes at s that pass unescaped. */
-static size_t
-plain_run(const unsigned char *s, size_t n, bool json)
+/*
+ * Copy the run of bytes at s that pass unescaped to d and return its
+ * length. d has room for n bytes (escaping never shrinks a byte), so whole
+ * blocks are stored as they are tested: one pass over plain text. Bytes
+ * stored past the run are overwritten by what the caller writes next, or
+ * lie past the length it returns.
+ */
+static inline size_t
+copy_plain(char *d, const unsigned char *s, size_t n, bool json)
 {
 	size_t i = 0;
 
+#ifdef __SSE2__
+	/* Sixteen at a time: a signed compare with 0x20 catches the control
+	 * bytes and every byte >= 0x80 at once. */
+	const __m128i space = _mm_set1_epi8(0x20);
+	const __m128i del = _mm_set1_epi8(0x7f);
+	const __m128i bslash = _mm_set1_epi8('\\');
+	const __m128i quote = _mm_set1_epi8('"');
+	while (i + 16 <= n) {
+		__m128i x =
+		    _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		_mm_storeu_si128((__m128i *)(void *)(d + i), x);
+		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, space),
+		    _mm_or_si128(
+		        _mm_cmpeq_epi8(x, del), _mm_cmpeq_epi8(x, bslash)));
+		if (json)
+			bad = _mm_or_si128(bad, _mm_cmpeq_epi8(x, quote));
+		unsigned m = (unsigned)_mm_movemask_epi8(bad);
+		if (m != 0)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+#endif
 	while (i + 8 <= n) {
 		uint64_t x;
 		memcpy(&x, s + i, 8);
 		if (word_needs_escape(x, json))
 			break;
+		memcpy(d + i, &x, 8);
 		i += 8;
 	}
-	while (i < n && (plain[s[i]] || (!json && s[i] == '"')))
+	while (i < n && (plain[s[i]] || (!json && s[i] == '"'))) {
+		d[i] = (char)s[i];
 		i++;
+	}
 	return i;
 }
 
@@ -115,24 +150,24 @@ is_c1(const unsigned char *p, size_t len)
 	return len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
 }
 
-/* Escape for text records (see escape.h). */
-size_t
-escape_text(char *dst, const void *src, size_t n)
+/*
+ * Escape for text records (see escape.h); with line, stop at the first LF
+ * and set *used to the bytes before it (n when there is none).
+ */
+static inline size_t
+escape_text_upto(
+    char *dst, const unsigned char *s, size_t n, bool line, size_t *used)
 {
-	const unsigned char *s = src;
 	char *d = dst;
 	size_t i = 0;
 
 	while (i < n) {
-		size_t run = i + plain_run(s + i, n - i, false);
+		size_t run = copy_plain(d, s + i, n - i, false);
 
-		if (run > i) {
-			memcpy(d, s + i, run - i);
-			d += run - i;
-			i = run;
-			if (i == n)
-				break;
-		}
+		d += run;
+		i += run;
+		if (i == n)
+			break;
 
 		unsigned c = s[i];
 		size_t len;
@@ -153,6 +188,10 @@ escape_text(char *dst, const void *src, size_t n)
 			i++;
 			continue;
 		case '\n':
+			if (line) {
+				*used = i;
+				return (size_t)(d - dst);
+			}
 			*d++ = '\\';
 			*d++ = 'n';
 			i++;
@@ -171,7 +210,24 @@ escape_text(char *dst, const void *src, size_t n)
 		*d++ = hex[c & 15];
 		i++;
 	}
+	*used = n;
 	return (size_t)(d - dst);
+}
+
+/* Escape for text records (see escape.h). */
+size_t
+escape_text(char *dst, const void *src, size_t n)
+{
+	size_t used;
+
+	return escape_text_upto(dst, src, n, false, &used);
+}
+
+/* Escape for text up to the first LF (see escape.h). */
+size_t
+escape_text_line(char *dst, const void *src, size_t n, size_t *used)
+{
+	return escape_text_upto(dst, src, n, true, used);
 }
 
 /* Escape as a JSON string body (see escape.h). */
@@ -183,15 +239,12 @@ escape_json(char *dst, const void *src, size_t n, bool *lossy)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t run = i + plain_run(s + i, n - i, true);
+		size_t run = copy_plain(d, s + i, n - i, true);
 
-		if (run > i) {
-			memcpy(d, s + i, run - i);
-			d += run - i;
-			i = run;
-			if (i == n)
-				break;
-		}
+		d += run;
+		i += run;
+		if (i == n)
+			break;
 
 		unsigned c = s[i];
 		size_t len;

@@ -193,13 +193,18 @@ record_head_init(struct record_head *h, enum record_fmt fmt, const char *proto,
 	h->len = (unsigned char)(d - h->text);
 }
 
-/* Bound of record_msg's length (see record.h). */
-size_t
-record_msg_max(size_t len)
+/*
+ * Copy the head in whole blocks of a fixed size, which the compiler turns
+ * into a few vector moves (a copy of a varying length costs more than the
+ * record's other work). Up to a block past the head is written: room that
+ * record_msg_max counts, overwritten by what follows.
+ */
+static char *
+put_head(char *d, const struct record_head *h)
 {
-	/* ts, head, JSON punctuation and the lossy flag, escaped message. */
-	return TS_LEN + sizeof(((struct record_head *)0)->text) + 48 +
-	       ESCAPE_JSON_MAX(len);
+	for (size_t o = 0; o < h->len; o += RECORD_HEAD_BLOCK)
+		memcpy(d + o, h->text + o, RECORD_HEAD_BLOCK);
+	return d + h->len;
 }
 
 /* A message record on the per-message path (see record.h). */
@@ -213,9 +218,7 @@ record_msg(char *dst, const struct record_head *h, const char *ts, bool cont,
 		bool lossy = false;
 		PUT_LIT(d, "{\"ts\":\"");
 		memcpy(d, ts, TS_LEN);
-		d += TS_LEN;
-		memcpy(d, h->text, h->len);
-		d += h->len;
+		d = put_head(d + TS_LEN, h);
 		if (cont)
 			PUT_LIT(d, "msg+\",\"msg\":\"");
 		else
@@ -229,14 +232,41 @@ record_msg(char *dst, const struct record_head *h, const char *ts, bool cont,
 		return (size_t)(d - dst);
 	}
 	memcpy(d, ts, TS_LEN);
-	d += TS_LEN;
-	memcpy(d, h->text, h->len);
-	d += h->len;
+	d = put_head(d + TS_LEN, h);
 	if (cont)
 		PUT_LIT(d, "msg+ ");
 	else
 		PUT_LIT(d, "msg ");
 	d += escape_text(d, msg, len);
+	*d++ = '\n';
+	return (size_t)(d - dst);
+}
+
+/* Frame and format a text msg record in one pass (see record.h). */
+size_t
+record_msg_line(char *dst, const struct record_head *h, const char *ts,
+    const char *buf, size_t n, size_t max_line, struct frame *f)
+{
+	/* As in frame_next: a line of max_line content bytes ends within
+	 * max_line + 2 bytes (CR LF). */
+	size_t span = n < max_line + 2 ? n : max_line + 2;
+	char *d = dst;
+	size_t len;
+
+	memcpy(d, ts, TS_LEN);
+	d = put_head(d + TS_LEN, h);
+	PUT_LIT(d, "msg ");
+	size_t w = escape_text_line(d, buf, span, &len);
+	if (len == span)
+		return 0; /* no LF: the line is unfinished or overlong */
+	*f = (struct frame){FRAME_LINE, len, len + 1};
+	if (len > 0 && buf[len - 1] == '\r') {
+		f->len--;
+		w -= 2; /* the CR's "\\r" ends the escaped text */
+	}
+	if (f->len > max_line)
+		return 0;
+	d += w;
 	*d++ = '\n';
 	return (size_t)(d - dst);
 }

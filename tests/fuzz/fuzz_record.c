@@ -6,7 +6,8 @@
  * that unescapes to the message, a JSON record one strictly valid object
  * with the contract's keys in order. Messages also go through the
  * per-message path (record_head_init, record_msg), which must make the
- * very same bytes.
+ * very same bytes, and as a TCP stream through the one-pass path
+ * (record_msg_line), which must agree with frame_next and record_msg.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "frame.h"
 #include "fuzz.h"
 #include "record.h"
 #include "ts.h"
@@ -358,6 +360,38 @@ check_msg_path(const struct record *r, enum record_fmt fmt)
 	free(h);
 }
 
+/*
+ * The one-pass path for TCP text records: the message bytes as a stream,
+ * max_line from the selector. record_msg_line, writing into exactly the
+ * room it is given, must agree with frame_next then record_msg.
+ */
+static void
+check_line_path(const char *buf, size_t n, unsigned sel)
+{
+	size_t max_line = sel % 4 == 0 ? 8192 : 1 + sel % 64;
+	size_t span = n < max_line + 2 ? n : max_line + 2;
+	size_t room = record_msg_max(span);
+	struct record_head *h = fuzz_alloc(sizeof *h);
+	char *got = fuzz_alloc(room);
+	struct frame f;
+
+	record_head_init(h, RECORD_TEXT, "tcp", "127.0.0.1:50312");
+	size_t len = record_msg_line(got, h, TS, buf, n, max_line, &f);
+	struct frame w = frame_next(buf, n, max_line);
+	if (len == 0) {
+		FUZZ_CHECK(w.kind != FRAME_LINE);
+	} else {
+		char *want = fuzz_alloc(record_msg_max(w.len));
+		size_t wl = record_msg(want, h, TS, false, buf, w.len);
+		FUZZ_CHECK(w.kind == FRAME_LINE && f.kind == FRAME_LINE);
+		FUZZ_CHECK(f.len == w.len && f.used == w.used);
+		FUZZ_CHECK(len == wl && memcmp(got, want, wl) == 0);
+		free(want);
+	}
+	free(got);
+	free(h);
+}
+
 /* One input: a selector byte, then the message or the detail's values. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -391,6 +425,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (msg != NULL) {
 		check_msg_path(&r, RECORD_TEXT);
 		check_msg_path(&r, RECORD_JSON);
+		check_line_path(msg, in.n, sel);
 	}
 	free(msg);
 	return 0;

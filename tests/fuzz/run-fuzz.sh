@@ -26,7 +26,7 @@ builddir=$4
 case $name in
 escape) modules="escape.c" ;;
 frame) modules="frame.c" ;;
-record) modules="record.c escape.c" ;;
+record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;
 opts) modules="opts.c addr.c cidr.c escape.c" ;;

@@ -885,6 +885,67 @@ test_random(void)
 	    "random: escape_json output is valid UTF-8 without C1 controls");
 }
 
+/*
+ * escape_text_line escapes exactly what escape_text does for the bytes
+ * before the first LF, says where that LF is, and writes within
+ * ESCAPE_TEXT_MAX of the bytes it was given (its stores run ahead of the
+ * output in blocks: the canary after that room must survive).
+ */
+static void
+test_text_line(void)
+{
+	unsigned long long rs = 7;
+	int wrong = 0, overrun = 0, used_wrong = 0;
+	const char *lf_cases[] = {"", "\n", "abc\n", "a\\b\r\n", "\x01\n\n",
+	    "0123456789abcdef0123456789abcdef\nrest"};
+
+	for (size_t c = 0; c < sizeof(lf_cases) / sizeof(lf_cases[0]); c++) {
+		const char *s = lf_cases[c];
+		size_t n = strlen(s), used = 99;
+		char got[256], want[256];
+		size_t gl = escape_text_line(got, s, n, &used);
+		const char *lf = memchr(s, '\n', n);
+		size_t upto = lf ? (size_t)(lf - s) : n;
+		size_t wl = escape_text(want, s, upto);
+		ok(used == upto && gl == wl && memcmp(got, want, wl) == 0,
+		    "escape_text_line case %zu: %zu bytes before the LF", c,
+		    upto);
+	}
+	for (int i = 0; i < 20000; i++) {
+		unsigned char in[200];
+		size_t n = tap_rand(&rs) % sizeof(in);
+		for (size_t j = 0; j < n; j++) {
+			unsigned long long r = tap_rand(&rs);
+			/* Mostly plain, some LF, CR, '\\', UTF-8 and junk. */
+			in[j] = r % 16        ? (unsigned char)(0x20 + r % 95)
+			        : r % 64 < 16 ? '\n'
+			                      : (unsigned char)(r >> 8);
+		}
+		const unsigned char *lf = memchr(in, '\n', n);
+		size_t upto = lf ? (size_t)(lf - in) : n, used = 0;
+		char *got = malloc(ESCAPE_TEXT_MAX(n) + 16);
+		char *want = malloc(ESCAPE_TEXT_MAX(n) + 1);
+		memset(got + ESCAPE_TEXT_MAX(n), 0x5a, 16);
+		size_t gl = escape_text_line(got, in, n, &used);
+		size_t wl = escape_text(want, in, upto);
+		if (gl != wl || memcmp(got, want, wl) != 0)
+			wrong++;
+		if (used != upto)
+			used_wrong++;
+		for (size_t j = 0; j < 16; j++)
+			if ((unsigned char)got[ESCAPE_TEXT_MAX(n) + j] != 0x5a)
+				overrun++;
+		free(got);
+		free(want);
+	}
+	ok(wrong == 0,
+	    "random: escape_text_line equals escape_text up to the LF (%d "
+	    "differ)",
+	    wrong);
+	ok(used_wrong == 0, "random: escape_text_line reports the LF offset");
+	ok(overrun == 0, "random: escape_text_line writes within its room");
+}
+
 /* Run every escape test. */
 int
 main(void)
@@ -899,5 +960,6 @@ main(void)
 	test_unescape();
 	test_random();
 	test_length_respected();
+	test_text_line();
 	return done_testing();
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "escape.h"
+#include "frame.h"
 #include "record.h"
 #include "tap.h"
 
@@ -477,6 +478,64 @@ test_fast_path_matches_record_format(void)
 	ok(bound_broken == 0, "record_msg stays within record_msg_max");
 }
 
+/*
+ * record_msg_line (framing and formatting in one pass) agrees with
+ * frame_next then record_msg on random streams: the same frame and bytes
+ * when it takes a line, and 0 exactly when frame_next finds no whole line
+ * of at most max_line bytes. Streams mix short and overlong lines, CR LF,
+ * lone CRs and junk; max_line is small or the default.
+ */
+static void
+test_msg_line_matches_frame_next(void)
+{
+	unsigned long long seed = 4242;
+	const char *ts = "2026-11-25T17:03:06.123456Z";
+	int wrong = 0, declined_wrong = 0, taken = 0, declined = 0;
+
+	for (int i = 0; i < 5000; i++) {
+		size_t max_line = i % 3 ? 1 + tap_rand(&seed) % 24 : 8192;
+		char buf[96];
+		size_t n = tap_rand(&seed) % sizeof(buf);
+		for (size_t j = 0; j < n; j++) {
+			unsigned long long r = tap_rand(&seed);
+			buf[j] = r % 8 == 0   ? '\n'
+			         : r % 8 == 1 ? '\r'
+			         : r % 8 == 2 ? (char)(r >> 8)
+			                      : (char)(0x20 + r % 95);
+		}
+		struct record_head h;
+		record_head_init(&h, RECORD_TEXT, "tcp", "[::1]:40000");
+		size_t span = n < max_line + 2 ? n : max_line + 2;
+		size_t room = record_msg_max(span);
+		char *got = malloc(room), *want = malloc(record_msg_max(n));
+		struct frame f = {FRAME_NEED, 0, 0};
+		size_t gl = record_msg_line(got, &h, ts, buf, n, max_line, &f);
+		struct frame w = frame_next(buf, n, max_line);
+		if (gl == 0) {
+			declined++;
+			if (w.kind == FRAME_LINE)
+				declined_wrong++;
+		} else {
+			taken++;
+			size_t wl = record_msg(want, &h, ts, false, buf, w.len);
+			if (w.kind != FRAME_LINE || f.kind != w.kind ||
+			    f.len != w.len || f.used != w.used || gl != wl ||
+			    memcmp(got, want, wl) != 0 || gl > room)
+				wrong++;
+		}
+		free(got);
+		free(want);
+	}
+	ok(wrong == 0,
+	    "record_msg_line equals frame_next + record_msg on %d random "
+	    "lines (%d differ)",
+	    taken, wrong);
+	ok(declined_wrong == 0 && declined > 0,
+	    "record_msg_line declines (%d times) only where frame_next finds "
+	    "no whole line",
+	    declined);
+}
+
 /* Run every record test. */
 int
 main(void)
@@ -488,5 +547,6 @@ main(void)
 	test_random_messages();
 	test_kv_bound();
 	test_fast_path_matches_record_format();
+	test_msg_line_matches_frame_next();
 	return done_testing();
 }
