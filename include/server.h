@@ -31,7 +31,9 @@ struct peer {
 	int fd;
 	unsigned long long msgs;
 	unsigned long long bytes;
-	time_t heard;       /* monotonic second it last sent (or connected) */
+	long long heard;    /* monotonic ms it last sent (or connected) */
+	unsigned left;      /* input bytes held after the last callback */
+	bool held;          /* input waits that the output could not take */
 	bool short_timeout; /* idle timeout armed for what was left of it */
 	char addr[ADDR_STRLEN];
 };
@@ -68,7 +70,8 @@ struct server {
 	const struct opts *opts;
 	struct sink sink;
 	struct ts_cache ts;
-	time_t now; /* monotonic seconds, refreshed with ts */
+	long long now; /* monotonic milliseconds, refreshed with ts */
+	char *rdbuf;   /* PEER_READ bytes: where TCP clients are read into */
 
 	struct listener *listeners;
 	size_t nlisteners;
@@ -99,13 +102,63 @@ int server_init(
 void server_start(struct server *s);
 void server_free(struct server *s);
 void server_clock(struct server *s);
-bool server_can_log(struct server *s);
+bool server_can_log_slow(struct server *s);
 void server_log(struct server *s, const char *proto, const char *peer,
     enum record_event ev, const void *msg, size_t len,
     const struct record_kv *kv, size_t nkv);
-void server_log_msg(struct server *s, const struct record_head *h, bool cont,
-    const void *msg, size_t len);
+char *server_log_room(struct server *s, size_t need);
 bool server_allowed(const struct server *s, const struct sockaddr *sa);
+
+/*
+ * The per-message path, inline: peer.c and udp.c call these for every
+ * message, and a call costs as much as the checks themselves.
+ */
+
+/* Whether a record may be added now: writes a full batch first. */
+static inline bool
+server_can_log(struct server *s)
+{
+	if (!s->stopping && !s->paused && !sink_full(&s->sink))
+		return true;
+	return server_can_log_slow(s);
+}
+
+/* One message record formatted straight into the sink; it is written by
+ * the end of the loop pass. */
+static inline void
+server_log_msg(struct server *s, const struct record_head *h, bool cont,
+    const void *msg, size_t len)
+{
+	size_t need = record_msg_max(len);
+	struct sink *k = &s->sink;
+	char *d = k->len > 0 && k->cap - k->len >= need
+	              ? k->buf + k->len
+	              : server_log_room(s, need);
+
+	if (d != NULL)
+		sink_commit(
+		    &s->sink, record_msg(d, h, s->ts.text, cont, msg, len));
+}
+
+/* Frame the next line at buf and log it in one pass (text records): false
+ * when it takes frame_next instead (see record_msg_line). */
+static inline bool
+server_log_line(struct server *s, const struct record_head *h, const char *buf,
+    size_t n, struct frame *f)
+{
+	size_t max_line = s->opts->max_line;
+	size_t need = record_msg_max(n < max_line + 2 ? n : max_line + 2);
+	struct sink *k = &s->sink;
+	char *d = k->len > 0 && k->cap - k->len >= need
+	              ? k->buf + k->len
+	              : server_log_room(s, need);
+
+	if (d == NULL)
+		return false;
+	size_t len = record_msg_line(d, h, s->ts.text, buf, n, max_line, f);
+	sink_commit(k, len);
+	return len > 0;
+}
 
 /* listen.c */
 int listen_open(struct server *s, char *err, size_t errlen);
@@ -114,10 +167,12 @@ void listen_resume(struct server *s);
 void listen_close(struct server *s);
 
 /* peer.c */
+#define PEER_READ (64u * 1024) /* one read from a client, at most */
 struct peer *peer_accept(struct server *s, int fd, const struct sockaddr *sa);
-void peer_process(struct peer *p, bool final);
+bool peer_process(struct peer *p, bool final);
 void peer_shutdown(struct peer *p);
 void peer_pause(struct peer *p);
+bool peer_unload(struct peer *p);
 void peer_resume(struct peer *p);
 
 /* udp.c */

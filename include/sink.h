@@ -27,15 +27,33 @@ struct sink {
  */
 int sink_open(struct sink *k, const char *path, size_t soft);
 
+/* sink_reserve's slow path: realloc to fit need more bytes, or NULL. */
+char *sink_grow(struct sink *k, size_t need);
+
 /* Room for need bytes at the end of the buffer, growing it; NULL if memory
- * is exhausted. The bytes count once sink_commit says how many were used. */
-char *sink_reserve(struct sink *k, size_t need);
+ * is exhausted. The bytes count once sink_commit says how many were used.
+ * Inline: it is on the per-message path. */
+static inline char *
+sink_reserve(struct sink *k, size_t need)
+{
+	if (k->cap - k->len < need)
+		return sink_grow(k, need);
+	return k->buf + k->len;
+}
 
 /* Count len bytes written at the sink_reserve pointer as held. */
-void sink_commit(struct sink *k, size_t len);
+static inline void
+sink_commit(struct sink *k, size_t len)
+{
+	k->len += len;
+}
 
 /* Whether the sink holds a batch's worth (or more) and should be written. */
-bool sink_full(const struct sink *k);
+static inline bool
+sink_full(const struct sink *k)
+{
+	return k->len >= k->soft;
+}
 
 /*
  * Write everything held. Returns 0 when all was written, -1 when a write

@@ -2,8 +2,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,32 +18,65 @@
 /* Most bytes taken from one socket at shutdown: the kernel's receive buffer
  * is far smaller, so this only stops a client that never pauses. */
 #define PEER_DRAIN_MAX (64u * 1024 * 1024)
+/* What one evbuffer_read of libevent 2.1 takes at most. */
+#define PEER_LIBEVENT_READ 4096
 
 static void peer_read_cb(struct bufferevent *bev, void *arg);
 static const struct timeval *peer_timeout(
     const struct server *s, struct timeval *tv);
 static void peer_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* Log one message or continued piece of a client's stream. */
-static void
-peer_emit(struct peer *p, const struct record_head *h, const struct frame *f,
-    const char *at)
+/*
+ * Log the messages at the start of the n bytes at buf, straight from there;
+ * returns the bytes they used. Stops at a line with no end yet (with final,
+ * the stream is over: the unterminated tail is a message too) and, with
+ * block, before a message when the output is full (*blocked is then set).
+ */
+static size_t
+peer_frames(struct peer *p, const struct record_head *h, const char *buf,
+    size_t n, bool final, bool block, bool *blocked)
 {
 	struct server *s = p->server;
+	size_t max_line = s->opts->max_line;
+	size_t off = 0;
+	unsigned long long msgs = 0;
 
-	server_log_msg(s, h, f->kind == FRAME_PART, at, f->len);
-	p->msgs++;
-	p->bytes += f->used;
-	s->stats.tcp_msgs++;
-	s->stats.tcp_bytes += f->used;
+	while (off < n) {
+		struct frame f;
+		if (block && !server_can_log(s)) {
+			*blocked = true;
+			break;
+		}
+		if (h->fmt == RECORD_TEXT &&
+		    server_log_line(s, h, buf + off, n - off, &f)) {
+			msgs++;
+			off += f.used;
+			continue;
+		}
+		if (final)
+			f = frame_final(buf + off, n - off, max_line);
+		else
+			f = frame_next(buf + off, n - off, max_line);
+		if (f.kind == FRAME_NEED)
+			break;
+		server_log_msg(s, h, f.kind == FRAME_PART, buf + off, f.len);
+		msgs++;
+		off += f.used;
+	}
+	p->msgs += msgs;
+	p->bytes += off;
+	s->stats.tcp_msgs += msgs;
+	s->stats.tcp_bytes += off;
+	return off;
 }
 
 /*
  * Log every complete message in the input buffer, straight from the
  * buffer's memory; with final, the unterminated tail too. Without final it
- * stops early when the output is full (the rest waits in the buffer).
+ * stops early when the output is full and returns true: the rest waits in
+ * the buffer (p->held) until the output takes records again.
  */
-void
+bool
 peer_process(struct peer *p, bool final)
 {
 	struct server *s = p->server;
@@ -53,39 +87,27 @@ peer_process(struct peer *p, bool final)
 	/* Made here, once per batch of lines, rather than kept in every peer:
 	 * an idle client should cost as little memory as possible. */
 	record_head_init(&head, s->opts->format, "tcp", p->addr);
+	p->held = false;
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
 		struct evbuffer_iovec v;
-		size_t off = 0;
 		bool blocked = false;
 
 		if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			return;
-		const char *base = v.iov_base;
+			return false;
 		bool whole = v.iov_len == avail;
-		for (;;) {
-			struct frame f;
-			if (!final && !server_can_log(s)) {
-				blocked = true;
-				break;
-			}
-			if (final && whole)
-				f = frame_final(
-				    base + off, v.iov_len - off, max_line);
-			else
-				f = frame_next(
-				    base + off, v.iov_len - off, max_line);
-			if (f.kind == FRAME_NEED)
-				break;
-			peer_emit(p, &head, &f, base + off);
-			off += f.used;
-		}
-		if (off > 0) {
+		size_t off = peer_frames(p, &head, v.iov_base, v.iov_len,
+		    final && whole, !final, &blocked);
+		if (off > 0)
 			evbuffer_drain(in, off);
-			continue;
+		if (blocked) {
+			p->held = true;
+			return true;
 		}
-		if (blocked || whole)
-			return;
+		if (off > 0)
+			continue;
+		if (whole)
+			return false;
 		/* A line crosses the first chain's end: make as much of it
 		 * contiguous as framing needs, copying only that. */
 		struct evbuffer_ptr lf = evbuffer_search(in, "\n", 1, NULL);
@@ -94,8 +116,94 @@ peer_process(struct peer *p, bool final)
 			want = (size_t)lf.pos + 1;
 		if (evbuffer_pullup(
 		        in, (ev_ssize_t)(want < avail ? want : avail)) == NULL)
-			return;
+			return false;
 	}
+}
+
+/* Keep n bytes of a client's stream in its input buffer, which the
+ * bufferevent freezes at the end against writers other than itself. */
+static int
+peer_keep(struct evbuffer *in, const char *buf, size_t n)
+{
+	evbuffer_unfreeze(in, 0);
+	int rc = evbuffer_add(in, buf, n);
+	evbuffer_freeze(in, 0);
+	return rc;
+}
+
+/*
+ * Log the n bytes just read into buf. The input buffer holds at most a line
+ * begun in an earlier read: it gets what completes that line (or shows it is
+ * overlong) and is logged from there; everything after is logged straight
+ * from buf. Only the line left unfinished at the end, or what the output
+ * could not take, is copied to the input buffer. Returns 0, or -1 when
+ * memory ran out (the bytes are lost: the caller closes the client).
+ */
+static int
+peer_feed(struct peer *p, const char *buf, size_t n)
+{
+	struct server *s = p->server;
+	struct evbuffer *in = bufferevent_get_input(p->bev);
+	size_t max_line = s->opts->max_line;
+	size_t off = 0;
+	bool blocked = false;
+
+	while (off < n && !blocked && evbuffer_get_length(in) > 0) {
+		size_t have = evbuffer_get_length(in);
+		size_t k = n - off;
+		if (have < max_line + 2 && k > max_line + 2 - have)
+			k = max_line + 2 - have;
+		const char *lf = memchr(buf + off, '\n', k);
+		if (lf != NULL)
+			k = (size_t)(lf - (buf + off)) + 1;
+		if (peer_keep(in, buf + off, k) != 0)
+			return -1;
+		off += k;
+		blocked = peer_process(p, false);
+	}
+	if (off < n && !blocked) {
+		struct record_head head;
+		record_head_init(&head, s->opts->format, "tcp", p->addr);
+		off += peer_frames(
+		    p, &head, buf + off, n - off, false, true, &blocked);
+		p->held = blocked;
+	}
+	if (off < n && peer_keep(in, buf + off, n - off) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Read the client once, up to PEER_READ bytes, into the server's read
+ * buffer, and log what came. Returns the bytes read; 0 when the client is
+ * done (*reason says why); -1 when nothing waits.
+ */
+static ssize_t
+peer_read(struct peer *p, const char **reason)
+{
+	struct server *s = p->server;
+	ssize_t n;
+
+	do
+		n = recv(p->fd, s->rdbuf, PEER_READ, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -1;
+	if (n <= 0) {
+		*reason = n == 0                ? "eof"
+		          : errno == ECONNRESET ? "reset"
+		                                : "error";
+		return 0;
+	}
+	if (peer_feed(p, s->rdbuf, (size_t)n) != 0) {
+		fprintf(stderr,
+		    "peerlogd: out of memory: %zd bytes from %s "
+		    "lost\n",
+		    n, p->addr);
+		*reason = "error";
+		return 0;
+	}
+	return n;
 }
 
 /* Log the tail and the disconnect, then free the peer: the only place a
@@ -127,22 +235,35 @@ peer_close(struct peer *p, const char *reason)
 	free(p);
 }
 
-/* Bytes arrived: log the complete lines. */
+/*
+ * Bytes arrived: log the complete lines. libevent 2.1 reads at most 4 KiB a
+ * call (EVBUFFER_MAX_READ in its buffer.c); when that read came back full,
+ * more is most likely waiting, and one read of up to PEER_READ bytes more
+ * takes it with one system call instead of sixteen passes of the loop.
+ */
 static void
 peer_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct peer *p = arg;
+	struct server *s = p->server;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
+	size_t got = len > p->left ? len - p->left : 0;
+	const char *reason = NULL;
 
-	(void)bev;
-	server_clock(p->server);
-	p->heard = p->server->now;
+	server_clock(s);
+	p->heard = s->now;
 	if (p->short_timeout) {
 		struct timeval tv;
-		bufferevent_set_timeouts(
-		    p->bev, peer_timeout(p->server, &tv), NULL);
+		bufferevent_set_timeouts(bev, peer_timeout(s, &tv), NULL);
 		p->short_timeout = false;
 	}
-	peer_process(p, false);
+	if (!peer_process(p, false) && got >= PEER_LIBEVENT_READ &&
+	    server_can_log(s) && peer_read(p, &reason) == 0) {
+		peer_close(p, reason);
+		return;
+	}
+	p->left = (unsigned)evbuffer_get_length(in);
 }
 
 /* End of stream, error or idle timeout: the client is done. */
@@ -193,9 +314,9 @@ peer_start(struct peer *p)
 		return -1;
 	event_free(p->wait_ev);
 	p->wait_ev = NULL;
-	/* No read watermark is needed to bound the input: each read callback
-	 * takes at most one read (16 KiB) and leaves less than max_line + 2
-	 * bytes behind, and reading stops while the output is paused. */
+	/* No read watermark is needed to bound the input: a read callback
+	 * leaves less than max_line + 2 bytes behind unless the output filled
+	 * up, and then reading stops until what was left is logged. */
 	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
 	bufferevent_set_timeouts(p->bev, peer_timeout(s, &tv), NULL);
 	if (!s->paused)
@@ -304,32 +425,16 @@ peer_shutdown(struct peer *p)
 		peer_close(p, "error");
 		return;
 	}
-	struct evbuffer *in = bufferevent_get_input(p->bev);
-	/* The bufferevent freezes its input's end against outside writers:
-	 * lift that for the drain, which no callback will interrupt. */
-	evbuffer_unfreeze(in, 0);
+	/* At shutdown the output is waited for rather than paused on: what
+	 * waited in the input buffer goes first, then every read is logged as
+	 * it comes, so the buffer holds one line at most. */
+	peer_process(p, false);
 	while (total < PEER_DRAIN_MAX) {
-		errno = 0;
-		int n = evbuffer_read(in, p->fd, 65536);
-		if (n == 0) {
-			reason = "eof";
+		ssize_t n = peer_read(p, &reason);
+		if (n <= 0)
 			break;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == ECONNRESET)
-				reason = "reset";
-			else if (errno != EAGAIN)
-				reason = "error";
-			break;
-		}
 		total += (size_t)n;
-		/* Keep the buffer to one read: log as we go (at shutdown the
-		 * output is waited for rather than paused on). */
-		peer_process(p, false);
 	}
-	evbuffer_freeze(in, 0);
 	peer_close(p, reason);
 }
 
@@ -344,53 +449,70 @@ peer_pause(struct peer *p)
 }
 
 /*
- * Seconds of --idle-timeout p has left, or -1 when it ran out while input
- * was paused. A client whose bytes wait unread in the kernel was not silent.
+ * Log what waited in the input buffer while the output was full. Returns
+ * true when the output filled up again first.
  */
-static long
-peer_idle_left(struct peer *p)
+bool
+peer_unload(struct peer *p)
 {
-	const struct server *s = p->server;
-	long idle = (long)s->opts->idle_timeout;
-	long left = idle - (long)(s->now - p->heard);
-	int pending = 0;
-
-	if (left > 0)
-		return left;
-	if (ioctl(p->fd, FIONREAD, &pending) == 0 && pending > 0) {
-		p->heard = s->now;
-		return idle;
-	}
-	return -1;
+	return p->held && peer_process(p, false);
 }
 
 /*
- * Read again, and log what waited in the input buffer. Pausing took the
- * idle timeout off with the read event: arm it for what is left, so a
- * silent client is still closed on time under an output that keeps pausing.
+ * Whether something waits unread from the client: bytes, its FIN (recv
+ * sees 0) or its RST (-1, errno ECONNRESET). Peeking takes a pending error
+ * off the socket, so the caller must act on -1 itself.
+ */
+static int
+peer_peek(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n >= 0)
+		return 1;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+}
+
+/*
+ * Read again after a pause. Pausing took the idle timeout off with the read
+ * event: arm it for what is left, so a silent client is still closed on
+ * time under an output that keeps pausing. A client that used up its time
+ * while paused was silent only if nothing of it waits unread.
  */
 void
 peer_resume(struct peer *p)
 {
 	struct server *s = p->server;
+	long long idle = (long long)s->opts->idle_timeout * 1000;
+	long long left = idle - (s->now - p->heard);
 	struct timeval tv = {0, 0};
 	const struct timeval *t = NULL;
 
-	if (s->opts->idle_timeout > 0) {
-		long left = peer_idle_left(p);
-		if (left < 0) {
-			peer_close(p, "timeout");
-			return;
+	if (idle > 0) {
+		if (left <= 0) {
+			int r = peer_peek(p->fd);
+			if (r == 0) {
+				peer_close(p, "timeout");
+				return;
+			}
+			if (r < 0) {
+				peer_close(
+				    p, errno == ECONNRESET ? "reset" : "error");
+				return;
+			}
+			p->heard = s->now;
+			left = idle;
 		}
-		tv.tv_sec = left;
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
 		t = &tv;
 	}
 	if (p->bev == NULL) {
 		event_add(p->wait_ev, t);
 		return;
 	}
-	p->short_timeout = t != NULL && tv.tv_sec < (long)s->opts->idle_timeout;
+	p->short_timeout = t != NULL && left < idle;
 	bufferevent_set_timeouts(p->bev, t, NULL);
 	bufferevent_enable(p->bev, EV_READ);
-	peer_process(p, false);
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +90,12 @@ server_pause(struct server *s)
 	listen_pause(s);
 }
 
-/* Take input again and log what waited in the peers' buffers. */
+/*
+ * Take input again. First what waits in the peers' input buffers, starting
+ * with the peers the last walk did not reach (the served ones go to the
+ * tail), so that an output that keeps filling up serves every client in
+ * turn; no client reads anew until all of that is logged. Then read.
+ */
 static void
 server_resume(struct server *s)
 {
@@ -98,14 +104,19 @@ server_resume(struct server *s)
 	server_clock(s); /* peer_resume measures idle time */
 	s->paused = false;
 	evtimer_del(s->retry_ev);
+	for (size_t i = s->npeers; i > 0; i--) {
+		p = TAILQ_FIRST(&s->peers);
+		if (peer_unload(p))
+			return; /* paused again; p goes first next time */
+		TAILQ_REMOVE(&s->peers, p, entry);
+		TAILQ_INSERT_TAIL(&s->peers, p, entry);
+	}
 	listen_resume(s);
-	/* Stop if the output fills up again on the way. */
-	for (p = TAILQ_FIRST(&s->peers); p != NULL && !s->paused; p = next) {
+	for (p = TAILQ_FIRST(&s->peers); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		peer_resume(p);
 	}
-	if (!s->paused)
-		udp_resume(s);
+	udp_resume(s);
 }
 
 /* Refresh the timestamp text; called at the start of every callback. */
@@ -116,13 +127,13 @@ server_clock(struct server *s)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	ts_format(&s->ts, now.tv_sec, now.tv_nsec / 1000);
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	s->now = now.tv_sec;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	s->now = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* Whether a record may be added now: writes a full batch first. */
+/* server_can_log's slow path: shutdown, a pause, or a full batch. */
 bool
-server_can_log(struct server *s)
+server_can_log_slow(struct server *s)
 {
 	if (s->stopping) {
 		/* Shutdown reads everything the kernel holds: wait for a slow
@@ -141,6 +152,25 @@ server_can_log(struct server *s)
 	return !s->paused;
 }
 
+/*
+ * Room for a record of need bytes, or NULL (said on standard error) when
+ * memory ran out. The first record of a batch makes sure it is written by
+ * the end of the loop pass.
+ */
+char *
+server_log_room(struct server *s, size_t need)
+{
+	char *d = sink_reserve(&s->sink, need);
+
+	if (d == NULL) {
+		fprintf(stderr, "peerlogd: out of memory: a record is lost\n");
+		return NULL;
+	}
+	if (s->sink.len == 0 && !s->paused)
+		event_active(s->flush_ev, EV_WRITE, 0);
+	return d;
+}
+
 /* Format one record into the sink; it is written by the end of the pass. */
 void
 server_log(struct server *s, const char *proto, const char *peer,
@@ -157,32 +187,10 @@ server_log(struct server *s, const char *proto, const char *peer,
 	    .kv = kv,
 	    .nkv = nkv,
 	};
-	size_t max = record_max(&r, s->opts->format);
-	char *d = sink_reserve(&s->sink, max);
+	char *d = server_log_room(s, record_max(&r, s->opts->format));
 
-	if (d == NULL) {
-		fprintf(stderr, "peerlogd: out of memory: a record is lost\n");
-		return;
-	}
-	if (s->sink.len == 0 && !s->paused)
-		event_active(s->flush_ev, EV_WRITE, 0);
-	sink_commit(&s->sink, record_format(d, &r, s->opts->format));
-}
-
-/* The per-message path: one record formatted straight into the sink. */
-void
-server_log_msg(struct server *s, const struct record_head *h, bool cont,
-    const void *msg, size_t len)
-{
-	char *d = sink_reserve(&s->sink, record_msg_max(len));
-
-	if (d == NULL) {
-		fprintf(stderr, "peerlogd: out of memory: a record is lost\n");
-		return;
-	}
-	if (s->sink.len == 0 && !s->paused)
-		event_active(s->flush_ev, EV_WRITE, 0);
-	sink_commit(&s->sink, record_msg(d, h, s->ts.text, cont, msg, len));
+	if (d != NULL)
+		sink_commit(&s->sink, record_format(d, &r, s->opts->format));
 }
 
 /* Whether --allow admits the address (all do without --allow). */
@@ -306,6 +314,9 @@ server_init(struct server *s, struct event_base *base, const struct opts *o)
 	ts_init(&s->ts);
 	if (sink_open(&s->sink, o->output, soft) != 0)
 		return -1;
+	s->rdbuf = malloc(PEER_READ);
+	if (s->rdbuf == NULL)
+		return -1;
 	s->flush_ev = event_new(base, -1, 0, server_flush_cb, s);
 	s->retry_ev = evtimer_new(base, server_flush_cb, s);
 	s->write_ev = event_new(base, s->sink.fd, EV_WRITE, server_flush_cb, s);
@@ -350,4 +361,6 @@ server_free(struct server *s)
 	if (s->accept_ev != NULL)
 		event_free(s->accept_ev);
 	sink_close(&s->sink);
+	free(s->rdbuf);
+	s->rdbuf = NULL;
 }

@@ -80,37 +80,21 @@ sink_open(struct sink *k, const char *path, size_t soft)
 	return 0;
 }
 
-/* Room for need more bytes (see sink.h). */
+/* Grow the buffer for need more bytes (see sink_reserve in sink.h). */
 char *
-sink_reserve(struct sink *k, size_t need)
+sink_grow(struct sink *k, size_t need)
 {
-	if (k->cap - k->len < need) {
-		/* Only when writing fails or one pass overshoots: grow
-		 * geometrically so forced records stay cheap. */
-		size_t cap = k->cap * 2;
-		while (cap - k->len < need)
-			cap *= 2;
-		char *buf = realloc(k->buf, cap);
-		if (buf == NULL)
-			return NULL;
-		k->buf = buf;
-		k->cap = cap;
-	}
+	/* Only when writing fails or one pass overshoots: grow geometrically
+	 * so forced records stay cheap. */
+	size_t cap = k->cap * 2;
+	while (cap - k->len < need)
+		cap *= 2;
+	char *buf = realloc(k->buf, cap);
+	if (buf == NULL)
+		return NULL;
+	k->buf = buf;
+	k->cap = cap;
 	return k->buf + k->len;
-}
-
-/* Count len reserved bytes as held. */
-void
-sink_commit(struct sink *k, size_t len)
-{
-	k->len += len;
-}
-
-/* Whether a batch is ready. */
-bool
-sink_full(const struct sink *k)
-{
-	return k->len >= k->soft;
 }
 
 /* Write everything held (see sink.h). */
