@@ -253,6 +253,9 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 
 	server_clock(s);
 	p->heard = s->now;
+	/* Least recently read first: the order server_resume reads again. */
+	TAILQ_REMOVE(&s->peers, p, entry);
+	TAILQ_INSERT_TAIL(&s->peers, p, entry);
 	if (p->short_timeout) {
 		struct timeval tv;
 		bufferevent_set_timeouts(bev, peer_timeout(s, &tv), NULL);

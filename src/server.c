@@ -91,10 +91,11 @@ server_pause(struct server *s)
 }
 
 /*
- * Take input again. First what waits in the peers' input buffers, starting
- * with the peers the last walk did not reach (the served ones go to the
- * tail), so that an output that keeps filling up serves every client in
- * turn; no client reads anew until all of that is logged. Then read.
+ * Take input again. First what waits in the peers' input buffers (no client
+ * reads anew until all of that is logged), then reading, enabled in the
+ * peers' list order: least recently read first (peer_read_cb moves a client
+ * to the tail), so the clients an output that keeps filling up left unread
+ * last time are read first this time.
  */
 static void
 server_resume(struct server *s)
@@ -104,13 +105,9 @@ server_resume(struct server *s)
 	server_clock(s); /* peer_resume measures idle time */
 	s->paused = false;
 	evtimer_del(s->retry_ev);
-	for (size_t i = s->npeers; i > 0; i--) {
-		p = TAILQ_FIRST(&s->peers);
+	TAILQ_FOREACH (p, &s->peers, entry)
 		if (peer_unload(p))
-			return; /* paused again; p goes first next time */
-		TAILQ_REMOVE(&s->peers, p, entry);
-		TAILQ_INSERT_TAIL(&s->peers, p, entry);
-	}
+			return; /* paused again */
 	listen_resume(s);
 	for (p = TAILQ_FIRST(&s->peers); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
