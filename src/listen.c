@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,24 @@ resolve(const struct addr_spec *a, int socktype, struct addr_list *l, char *err,
 	return 0;
 }
 
+/*
+ * A client that vanished without a FIN or RST (power loss, a cable pulled)
+ * would hold its slot for ever: TCP keepalive finds it within about seven
+ * minutes of silence, and it is closed with reason=error. Set on the
+ * listening socket: Linux copies it into every socket accepted from it,
+ * which saves four system calls per connection.
+ */
+static void
+listen_keepalive(int fd)
+{
+	int on = 1, idle = 300, intvl = 30, cnt = 4;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* A non-blocking socket bound to sa; -1 with err filled on failure. */
 static int
 bind_socket(const struct sockaddr *sa, socklen_t len, int type, char *err,
@@ -91,9 +110,10 @@ bind_socket(const struct sockaddr *sa, socklen_t len, int type, char *err,
 	/* One socket per family: "*" binds 0.0.0.0 and [::] side by side. */
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (type == SOCK_STREAM)
+	if (type == SOCK_STREAM) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	else {
+		listen_keepalive(fd);
+	} else {
 		int size = UDP_RCVBUF;
 		/* Past net.core.rmem_max only with CAP_NET_ADMIN: try that
 		 * first, then take what the limit allows. */

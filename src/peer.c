@@ -1,7 +1,6 @@
 /* TCP clients: one bufferevent each, framed into records. */
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -235,6 +234,19 @@ peer_close(struct peer *p, const char *reason)
 	free(p);
 }
 
+/* The client was just read from: it has not been silent, and it goes to
+ * the tail of the list, so server_resume reads the least recently read
+ * first. */
+static void
+peer_heard(struct peer *p)
+{
+	struct server *s = p->server;
+
+	p->heard = s->now;
+	TAILQ_REMOVE(&s->peers, p, entry);
+	TAILQ_INSERT_TAIL(&s->peers, p, entry);
+}
+
 /*
  * Bytes arrived: log the complete lines. libevent 2.1 reads at most 4 KiB a
  * call (EVBUFFER_MAX_READ in its buffer.c); when that read came back full,
@@ -252,10 +264,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	const char *reason = NULL;
 
 	server_clock(s);
-	p->heard = s->now;
-	/* Least recently read first: the order server_resume reads again. */
-	TAILQ_REMOVE(&s->peers, p, entry);
-	TAILQ_INSERT_TAIL(&s->peers, p, entry);
+	peer_heard(p);
 	if (p->short_timeout) {
 		struct timeval tv;
 		bufferevent_set_timeouts(bev, peer_timeout(s, &tv), NULL);
@@ -333,13 +342,27 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer *p = arg;
 
+	struct server *s = p->server;
+	const char *reason = NULL;
+
 	(void)fd;
-	server_clock(p->server);
-	if (what & EV_TIMEOUT)
+	server_clock(s);
+	if (what & EV_TIMEOUT) {
 		peer_close(p, "timeout");
-	else if (peer_start(p) != 0)
+		return;
+	}
+	if (peer_start(p) != 0) {
 		peer_close(p, "error");
-	/* The bufferevent reads on the next pass: epoll is level-triggered. */
+		return;
+	}
+	/* Read now, up to PEER_READ bytes, rather than wait a pass for the
+	 * bufferevent's first 4 KiB; it reads whatever follows. */
+	peer_heard(p);
+	if (server_can_log(s) && peer_read(p, &reason) == 0) {
+		peer_close(p, reason);
+		return;
+	}
+	p->left = (unsigned)evbuffer_get_length(bufferevent_get_input(p->bev));
 }
 
 /* Log a refused connection and close it at once. */
@@ -351,22 +374,6 @@ peer_reject(struct server *s, int fd, const char *addr, const char *reason)
 	server_log(s, "tcp", addr, RECORD_REJECT, NULL, 0, kv, 1);
 	s->stats.rejects++;
 	close(fd);
-}
-
-/*
- * A client that vanished without a FIN or RST (power loss, a cable pulled)
- * would hold its slot for ever: TCP keepalive finds it within about seven
- * minutes of silence, and it is closed with reason=error.
- */
-static void
-peer_keepalive(int fd)
-{
-	int on = 1, idle = 300, intvl = 30, cnt = 4;
-
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 /* A new connection from a listener: admit it as a peer (returned) or
@@ -389,7 +396,6 @@ peer_accept(struct server *s, int fd, const struct sockaddr *sa)
 		peer_reject(s, fd, addr, "max-clients");
 		return NULL;
 	}
-	peer_keepalive(fd);
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		peer_reject(s, fd, addr, "error");

@@ -373,3 +373,33 @@ def test_client_reset_mid_line_logs_the_received_tail_and_reset(server):
         ("tcp", peer, "connect"), ("tcp", peer, "msg", "abc"),
         ("tcp", peer, "msg", "de"),
         ("tcp", peer, "disconnect", "reason=reset msgs=2 bytes=6")]
+
+
+def keepalive_timer(local_port, remote_port):
+    """(timer kind, seconds until it fires) of the established socket
+    127.0.0.1:local_port <-> :remote_port, from /proc/net/tcp: kind 2 is
+    the keepalive timer."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            lport = int(parts[1].split(":")[1], 16)
+            rport = int(parts[2].split(":")[1], 16)
+            if (lport, rport) == (local_port, remote_port) and parts[3] == "01":
+                kind, when = parts[5].split(":")
+                return int(kind, 16), int(when, 16) / os.sysconf("SC_CLK_TCK")
+    raise AssertionError(f"no established socket {local_port}<->{remote_port}")
+
+
+def test_accepted_clients_have_tcp_keepalive_armed(start_server):
+    """A client that vanishes without FIN or RST is found by keepalive: the
+    server's socket of every accepted client runs the keepalive timer, set
+    to about 300 s of silence (README: found after about seven minutes)."""
+    srv = start_server("-t", "127.0.0.1:0")
+    port = int(srv.tcp_addr[1])
+    with tcp_connect(srv.tcp_addr) as c:
+        cport = c.getsockname()[1]
+        srv.wait_record(("tcp", peer_of(c), "connect"))
+        kind, secs = keepalive_timer(port, cport)
+        assert kind == 2, f"timer kind {kind}, not keepalive (2)"
+        assert 250 < secs <= 300, f"keepalive fires in {secs} s"
