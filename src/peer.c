@@ -196,9 +196,8 @@ peer_read(struct peer *p, const char **reason)
 	}
 	if (peer_feed(p, s->rdbuf, (size_t)n) != 0) {
 		fprintf(stderr,
-		    "peerlogd: out of memory: %zd bytes from %s "
-		    "lost\n",
-		    n, p->addr);
+		    "peerlogd: out of memory: %zd bytes from %s lost\n", n,
+		    p->addr);
 		*reason = "error";
 		return 0;
 	}
@@ -341,7 +340,6 @@ static void
 peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer *p = arg;
-
 	struct server *s = p->server;
 	const char *reason = NULL;
 
