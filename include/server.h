@@ -123,17 +123,25 @@ server_can_log(struct server *s)
 	return server_can_log_slow(s);
 }
 
+/* Room for a message record of need bytes: straight in the sink while a
+ * batch is under way and fits, else through server_log_room. */
+static inline char *
+server_msg_room(struct server *s, size_t need)
+{
+	struct sink *k = &s->sink;
+
+	if (k->len > 0 && k->cap - k->len >= need)
+		return k->buf + k->len;
+	return server_log_room(s, need);
+}
+
 /* One message record formatted straight into the sink; it is written by
  * the end of the loop pass. */
 static inline void
 server_log_msg(struct server *s, const struct record_head *h, bool cont,
     const void *msg, size_t len)
 {
-	size_t need = record_msg_max(len);
-	struct sink *k = &s->sink;
-	char *d = k->len > 0 && k->cap - k->len >= need
-	              ? k->buf + k->len
-	              : server_log_room(s, need);
+	char *d = server_msg_room(s, record_msg_max(len));
 
 	if (d != NULL)
 		sink_commit(
@@ -147,16 +155,13 @@ server_log_line(struct server *s, const struct record_head *h, const char *buf,
     size_t n, struct frame *f)
 {
 	size_t max_line = s->opts->max_line;
-	size_t need = record_msg_max(n < max_line + 2 ? n : max_line + 2);
-	struct sink *k = &s->sink;
-	char *d = k->len > 0 && k->cap - k->len >= need
-	              ? k->buf + k->len
-	              : server_log_room(s, need);
+	char *d = server_msg_room(
+	    s, record_msg_max(n < max_line + 2 ? n : max_line + 2));
 
 	if (d == NULL)
 		return false;
 	size_t len = record_msg_line(d, h, s->ts.text, buf, n, max_line, f);
-	sink_commit(k, len);
+	sink_commit(&s->sink, len);
 	return len > 0;
 }
 

@@ -247,6 +247,24 @@ peer_heard(struct peer *p)
 }
 
 /*
+ * With read, and while the output can take records, read the client once
+ * more (peer_read) and close it if it is done: p is gone then. Otherwise
+ * remember what its input buffer holds, which tells peer_read_cb how much
+ * libevent's next read brought.
+ */
+static void
+peer_read_more(struct peer *p, bool read)
+{
+	const char *reason = NULL;
+
+	if (read && server_can_log(p->server) && peer_read(p, &reason) == 0) {
+		peer_close(p, reason);
+		return;
+	}
+	p->left = (unsigned)evbuffer_get_length(bufferevent_get_input(p->bev));
+}
+
+/*
  * Bytes arrived: log the complete lines. libevent 2.1 reads at most 4 KiB a
  * call (EVBUFFER_MAX_READ in its buffer.c); when that read came back full,
  * more is most likely waiting, and one read of up to PEER_READ bytes more
@@ -260,7 +278,6 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
 	size_t got = len > p->left ? len - p->left : 0;
-	const char *reason = NULL;
 
 	server_clock(s);
 	peer_heard(p);
@@ -269,12 +286,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 		bufferevent_set_timeouts(bev, peer_timeout(s, &tv), NULL);
 		p->short_timeout = false;
 	}
-	if (!peer_process(p, false) && got >= PEER_LIBEVENT_READ &&
-	    server_can_log(s) && peer_read(p, &reason) == 0) {
-		peer_close(p, reason);
-		return;
-	}
-	p->left = (unsigned)evbuffer_get_length(in);
+	peer_read_more(p, !peer_process(p, false) && got >= PEER_LIBEVENT_READ);
 }
 
 /* End of stream, error or idle timeout: the client is done. */
@@ -340,11 +352,9 @@ static void
 peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer *p = arg;
-	struct server *s = p->server;
-	const char *reason = NULL;
 
 	(void)fd;
-	server_clock(s);
+	server_clock(p->server);
 	if (what & EV_TIMEOUT) {
 		peer_close(p, "timeout");
 		return;
@@ -356,11 +366,7 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 	/* Read now, up to PEER_READ bytes, rather than wait a pass for the
 	 * bufferevent's first 4 KiB; it reads whatever follows. */
 	peer_heard(p);
-	if (server_can_log(s) && peer_read(p, &reason) == 0) {
-		peer_close(p, reason);
-		return;
-	}
-	p->left = (unsigned)evbuffer_get_length(bufferevent_get_input(p->bev));
+	peer_read_more(p, true);
 }
 
 /* Log a refused connection and close it at once. */

@@ -106,9 +106,10 @@ def test_every_client_is_served_when_the_output_keeps_filling_up(start_server):
             s.close()
 
 
-def test_paused_client_with_pending_fin_is_logged_as_eof_not_timeout(start_server):
-    """A client that closes while input is paused, and stays unread past
-    --idle-timeout, was not silent: its disconnect says eof."""
+def close_while_paused(start_server, rst):
+    """A client sends a line, which is logged; input is then paused, the
+    client closes (FIN, or RST with rst) and stays unread past
+    --idle-timeout. Returns the detail of its disconnect record."""
     srv = start_server("-t", "127.0.0.1:0", "--idle-timeout", str(IDLE),
                        output="rawpipe")
     out = RawOutput(srv)
@@ -119,36 +120,28 @@ def test_paused_client_with_pending_fin_is_logged_as_eof_not_timeout(start_serve
                    "the client's line")
     flood, sender = stall_output(srv, out)
     try:
-        c.close()  # FIN, unread while paused
+        if rst:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+        c.close()  # the FIN or RST waits unread while paused
         time.sleep(IDLE + 0.5)
         drain(out, lambda: disconnect_of(out, cp) is not None,
               "the client's disconnect")
-        assert disconnect_of(out, cp) == {"reason": "eof", "msgs": "1",
-                                          "bytes": "11"}
+        return disconnect_of(out, cp)
     finally:
         flood.close()
+
+
+def test_paused_client_with_pending_fin_is_logged_as_eof_not_timeout(start_server):
+    """A client that closes while input is paused, and stays unread past
+    --idle-timeout, was not silent: its disconnect says eof."""
+    assert close_while_paused(start_server, rst=False) == \
+        {"reason": "eof", "msgs": "1", "bytes": "11"}
 
 
 def test_paused_client_with_pending_rst_is_logged_as_reset(start_server):
     """The same with an RST: the disconnect says reset."""
-    srv = start_server("-t", "127.0.0.1:0", "--idle-timeout", str(IDLE),
-                       output="rawpipe")
-    out = RawOutput(srv)
-    c = tcp_connect(srv.tcp_addr)
-    cp = peer_of(c)
-    c.sendall(b"last words\n")
-    out.read_until(lambda o: o.has(f"tcp {cp} msg last words\n".encode()),
-                   "the client's line")
-    flood, sender = stall_output(srv, out)
-    try:
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        c.close()  # RST, unread while paused
-        time.sleep(IDLE + 0.5)
-        drain(out, lambda: disconnect_of(out, cp) is not None,
-              "the client's disconnect")
-        assert disconnect_of(out, cp)["reason"] == "reset"
-    finally:
-        flood.close()
+    assert close_while_paused(start_server, rst=True)["reason"] == "reset"
 
 
 def test_idle_timeout_after_a_pause_is_never_early(start_server):
