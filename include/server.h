@@ -178,6 +178,7 @@ bool peer_process(struct peer *p, bool final);
 void peer_shutdown(struct peer *p);
 void peer_pause(struct peer *p);
 bool peer_unload(struct peer *p);
+bool peer_expire(struct peer *p);
 void peer_resume(struct peer *p);
 
 /* udp.c */

@@ -488,10 +488,36 @@ peer_peek(int fd)
 }
 
 /*
- * Read again after a pause. Pausing took the idle timeout off with the read
- * event: arm it for what is left, so a silent client is still closed on
- * time under an output that keeps pausing. A client that used up its time
- * while paused was silent only if nothing of it waits unread.
+ * Pausing took the idle timeout off with the read event. Close p if its
+ * --idle-timeout ran out meanwhile and it was silent: only if nothing of it
+ * (bytes, FIN, RST) waits unread. Returns true when p was closed (and is
+ * gone). Called on every resume, also one the output cuts short, so silent
+ * clients time out under an output that keeps filling up.
+ */
+bool
+peer_expire(struct peer *p)
+{
+	struct server *s = p->server;
+	long long idle = (long long)s->opts->idle_timeout * 1000;
+
+	if (idle == 0 || idle - (s->now - p->heard) > 0)
+		return false;
+	int r = peer_peek(p->fd);
+	if (r == 0) {
+		peer_close(p, "timeout");
+		return true;
+	}
+	if (r < 0) {
+		peer_close(p, errno == ECONNRESET ? "reset" : "error");
+		return true;
+	}
+	p->heard = s->now;
+	return false;
+}
+
+/*
+ * Read again after a pause (peer_expire has run): arm the idle timeout for
+ * what is left of it, so a silent client is still closed on time.
  */
 void
 peer_resume(struct peer *p)
@@ -503,20 +529,6 @@ peer_resume(struct peer *p)
 	const struct timeval *t = NULL;
 
 	if (idle > 0) {
-		if (left <= 0) {
-			int r = peer_peek(p->fd);
-			if (r == 0) {
-				peer_close(p, "timeout");
-				return;
-			}
-			if (r < 0) {
-				peer_close(
-				    p, errno == ECONNRESET ? "reset" : "error");
-				return;
-			}
-			p->heard = s->now;
-			left = idle;
-		}
 		tv.tv_sec = (time_t)(left / 1000);
 		tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
 		t = &tv;

@@ -95,24 +95,30 @@ server_pause(struct server *s)
  * reads anew until all of that is logged), then reading, enabled in the
  * peers' list order: least recently read first (peer_read_cb moves a client
  * to the tail), so the clients an output that keeps filling up left unread
- * last time are read first this time.
+ * last time are read first this time. Silent clients whose --idle-timeout
+ * ran out are closed in either case.
  */
 static void
 server_resume(struct server *s)
 {
 	struct peer *p, *next;
+	bool full = false;
 
-	server_clock(s); /* peer_resume measures idle time */
+	server_clock(s); /* peer_expire and peer_resume measure idle time */
 	s->paused = false;
 	evtimer_del(s->retry_ev);
 	TAILQ_FOREACH (p, &s->peers, entry)
-		if (peer_unload(p))
-			return; /* paused again */
-	listen_resume(s);
+		if ((full = peer_unload(p)))
+			break; /* paused again */
 	for (p = TAILQ_FIRST(&s->peers); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
-		peer_resume(p);
+		peer_expire(p);
 	}
+	if (full)
+		return;
+	listen_resume(s);
+	TAILQ_FOREACH (p, &s->peers, entry)
+		peer_resume(p);
 	udp_resume(s);
 }
 
