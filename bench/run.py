@@ -16,6 +16,17 @@ drives it with loadgen, waits until every record is written, and measures:
              C idle connections are held, divided by the connections held
 
 Three runs each by default; the table shows the median with min-max.
+Every receiver starts from the same state. Writing the output into the
+page cache is much of every receiver's cost, and on a virtual machine that
+hands freed memory back to its host (free page reporting) that cost swings
+with what the run before left behind: the same peerlogd run took 2.3-2.5
+CPU-s writing to a path the last run had used and deleted, and 3.4-4.0 to
+a fresh name. So every run writes to the same path (deleted after the
+run; --keep gives each run its own), the driver writes and deletes more
+than any receiver will write on the tmpfs /dev/shm before a run with a
+large output (--no-prewarm skips it), and receivers take turns in a
+different order in every run (forward, then backward).
+
 Every wait has a timeout and every process started is ended.
 
 usage: run.py --build DIR [--scenarios T1,T16,...] [--receivers ...]
@@ -697,6 +708,34 @@ def wait_output(out, expected, quiet, timeout):
     return mtime, lines, False
 
 
+# Bytes of output per message, more than any receiver writes (peerlogd's
+# records of 100-byte lines are 152), and the least output worth warming.
+WARM_PER_MSG = 170
+WARM_MIN = 256 << 20
+WARM_DIR = "/dev/shm"
+
+
+def prewarm(nbytes):
+    """Write nbytes to a file on tmpfs and delete it: the next run's page
+    cache then reuses memory the host backs (see the top of this file).
+    Returns the seconds it took, or 0 when it was skipped."""
+    if nbytes < WARM_MIN or not os.path.isdir(WARM_DIR):
+        return 0.0
+    st = os.statvfs(WARM_DIR)
+    if st.f_bavail * st.f_frsize < 2 * nbytes:
+        return 0.0
+    t0 = time.monotonic()
+    piece = b"\1" * (64 << 20)
+    fd, path = tempfile.mkstemp(dir=WARM_DIR, prefix="peerlog-bench-warm-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for _ in range(-(-nbytes // len(piece))):
+                f.write(piece)
+    finally:
+        os.unlink(path)
+    return time.monotonic() - t0
+
+
 def loadgen_cmd(ctx, scen, port):
     """loadgen's command line for a scenario."""
     return [ctx.loadgen, "-m", scen["mode"], "-H", HOST, "-p", str(port),
@@ -706,12 +745,22 @@ def loadgen_cmd(ctx, scen, port):
             "-T", str(int(ctx.timeout)), "-W", "30"]
 
 
+def out_path(ctx, rd):
+    """Where a run's output goes: one path for every run (see the top of
+    this file), or the run's own directory with --keep."""
+    return os.path.join(rd if ctx.keep else ctx.tmp, "out.log")
+
+
 def run_traffic(ctx, recv, scen, rd):
     """One TCP or UDP run: load, wait for every record, measure, check."""
-    out = os.path.join(rd, "out.log")
-    open(out, "ab").close()
-    r = recv.start(rd, out, scen)
+    out = out_path(ctx, rd)
+    with open(out, "wb"):
+        pass    # empty, even after a run that failed before its cleanup
     res = {}
+    if ctx.prewarm:
+        res["prewarm_s"] = prewarm(
+            scen["conns"] * scen["msgs"] * WARM_PER_MSG)
+    r = recv.start(rd, out, scen)
     try:
         time.sleep(0.3)
         cpu0 = group_cpu(r.pgid, r.multi)
@@ -1196,6 +1245,9 @@ def main():
     ap.add_argument("--results", default=os.path.join(HERE, "results"),
                     help="where the JSON results go")
     ap.add_argument("--no-ninja", action="store_true")
+    ap.add_argument("--no-prewarm", dest="prewarm", action="store_false",
+                    help="do not write and delete a warm-up file on /dev/shm"
+                    " before runs with a large output")
     ap.add_argument("--quiet-wait", type=float, default=120,
                     help="seconds to wait for other load to stop before"
                     " each run (then run anyway, and record it)")
@@ -1267,6 +1319,8 @@ def main():
                 else:
                     jobs = [(n, receivers[n]) for n in recv_names
                             if receivers[n].supports(scen["mode"])]
+                if run % 2:
+                    jobs.reverse()
                 for rn, recv in jobs:
                     if run >= runs_of(rn, sn):
                         continue
