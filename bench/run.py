@@ -716,9 +716,10 @@ WARM_DIR = "/dev/shm"
 
 
 def prewarm(nbytes):
-    """Write nbytes to a file on tmpfs and delete it: the next run's page
-    cache then reuses memory the host backs (see the top of this file).
-    Returns the seconds it took, or 0 when it was skipped."""
+    """Write nbytes to a file on tmpfs and delete it, so that every run
+    finds memory freed just before it, whatever the run before it wrote
+    (see the top of this file). Returns the seconds it took, or 0 when it
+    was skipped."""
     if nbytes < WARM_MIN or not os.path.isdir(WARM_DIR):
         return 0.0
     st = os.statvfs(WARM_DIR)
