@@ -25,6 +25,7 @@
 
 #include "addr.h"
 #include "client.h"
+#include "prog.h"
 
 /* Most bytes taken from standard input (or a datagram) in one callback. */
 #define CLIENT_CHUNK (64 * 1024)
@@ -93,6 +94,7 @@ client_finish(struct client *c, int status)
 static void __attribute__((format(printf, 2, 3)))
 client_fail(struct client *c, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
 	if (c->done)
@@ -102,11 +104,10 @@ client_fail(struct client *c, const char *fmt, ...)
 		fputc('\n', stdout);
 		fflush(stdout);
 	}
-	fputs("peerlog: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	report("%s", msg);
 	client_finish(c, 1);
 }
 
@@ -182,8 +183,7 @@ client_connect(struct client *c)
 	hints.ai_socktype = c->udp ? SOCK_DGRAM : SOCK_STREAM;
 	err = getaddrinfo(o->host, o->port, &hints, &res);
 	if (err != 0) {
-		fprintf(stderr, "peerlog: resolve %s %s: %s\n", o->host,
-		    o->port,
+		report("resolve %s %s: %s", o->host, o->port,
 		    err == EAI_SYSTEM ? strerror(errno) : gai_strerror(err));
 		return -1;
 	}
@@ -203,8 +203,7 @@ client_connect(struct client *c)
 	}
 	freeaddrinfo(res);
 	if (fd == -1) {
-		fprintf(stderr, "peerlog: connect %s %s: %s\n", o->host,
-		    o->port, strerror(saved));
+		report_errno(saved, "connect %s %s", o->host, o->port);
 		return -1;
 	}
 	c->fd = fd;
@@ -221,18 +220,17 @@ client_announce(struct client *c)
 
 	len = sizeof ss;
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == -1) {
-		fprintf(stderr, "peerlog: getsockname: %s\n", strerror(errno));
+		report_errno(errno, "getsockname");
 		return -1;
 	}
 	addr_format((struct sockaddr *)&ss, local);
 	len = sizeof ss;
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == -1) {
-		fprintf(stderr, "peerlog: getpeername: %s\n", strerror(errno));
+		report_errno(errno, "getpeername");
 		return -1;
 	}
 	addr_format((struct sockaddr *)&ss, remote);
-	fprintf(stderr, "peerlog: %s %s -> %s\n", c->udp ? "udp" : "tcp", local,
-	    remote);
+	report("%s %s -> %s", c->udp ? "udp" : "tcp", local, remote);
 	return 0;
 }
 
@@ -677,7 +675,7 @@ client_run(struct event_base *base, const struct client_opts *o)
 
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
-		fprintf(stderr, "peerlog: out of memory\n");
+		report("out of memory");
 		return 1;
 	}
 	c->base = base;
@@ -690,12 +688,12 @@ client_run(struct event_base *base, const struct client_opts *o)
 	if (client_connect(c) == -1 || client_announce(c) == -1)
 		goto out;
 	if (client_setup(c) == -1) {
-		fprintf(stderr, "peerlog: cannot set up the event loop\n");
+		report("cannot set up the event loop");
 		goto out;
 	}
 	client_prompt(c);
 	if (event_base_dispatch(base) == -1 || !c->done)
-		fprintf(stderr, "peerlog: event loop failed\n");
+		report("event loop failed");
 	else
 		status = c->status;
 out:
