@@ -1,105 +1,85 @@
-/* The server state shared by peerlogd's event-loop modules. */
+/*
+ * The server and its logging API. The modules own their state: struct peer
+ * (peer.c), struct listener (listen.c) and struct udp_sock (udp.c) are
+ * private; the server holds them through the opaque pointers below.
+ */
 #ifndef PEERLOG_SERVER_H
 #define PEERLOG_SERVER_H
 
 #include <stdbool.h>
-#include <sys/queue.h>
+#include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "addr.h"
+#include "counters.h"
 #include "opts.h"
+#include "output.h"
+#include "ratelimit.h"
 #include "record.h"
-#include "sink.h"
 #include "ts.h"
 
 struct event_base;
 struct event;
-struct evconnlistener;
-struct bufferevent;
+struct peers;
+struct listeners;
+struct udps;
+
+/* Outputs at once: a file now, a broker beside it later. */
+#define SERVER_OUTPUTS_MAX 4
 
 /*
- * A TCP client: owns its socket, its formatted address, and from its first
- * byte on its bufferevent (before that, a plain read event: a silent client
- * holds no buffers).
+ * The records of one loop pass, formatted once and handed to every output
+ * at the end of the pass (or when it holds a batch's worth).
  */
-struct peer {
-	TAILQ_ENTRY(peer) entry;
-	struct server *server;
-	struct bufferevent *bev; /* NULL until the client first sends */
-	struct event *wait_ev;   /* read event while bev is NULL */
-	int fd;
-	unsigned long long msgs;
-	unsigned long long bytes;
-	long long heard;    /* monotonic ms it last sent (or connected) */
-	unsigned left;      /* input bytes held after the last callback */
-	bool held;          /* input waits that the output could not take */
-	bool short_timeout; /* idle timeout armed for what was left of it */
-	char addr[ADDR_STRLEN];
-};
-TAILQ_HEAD(peer_list, peer);
-
-/* A listening TCP socket. */
-struct listener {
-	struct server *server;
-	struct evconnlistener *lev;
-	char addr[ADDR_STRLEN];
-};
-
-/* A UDP socket and its read event. */
-struct udp_sock {
-	struct server *server;
-	int fd;
-	struct event *ev;
-	unsigned kernel_drops; /* SO_RXQ_OVFL count last seen */
-	char addr[ADDR_STRLEN];
-};
-
-struct server_stats {
-	unsigned long long connects;
-	unsigned long long rejects;
-	unsigned long long tcp_msgs;
-	unsigned long long tcp_bytes;
-	unsigned long long udp_msgs;
-	unsigned long long udp_bytes;
-	unsigned long long udp_dropped;
+struct batch {
+	char *buf;
+	size_t len; /* bytes of whole records */
+	size_t cap;
 };
 
 struct server {
 	struct event_base *base;
 	const struct opts *opts;
-	struct sink sink;
 	struct ts_cache ts;
 	long long now; /* monotonic milliseconds, refreshed with ts */
-	char *rdbuf;   /* PEER_READ bytes: where TCP clients are read into */
 
-	struct listener *listeners;
-	size_t nlisteners;
-	struct udp_sock *udps;
-	size_t nudps;
-	struct udp_batch *udp_batch; /* recvmmsg buffers, shared */
-	struct peer_list peers;
-	size_t npeers;
+	struct batch batch;
+	size_t soft;  /* records held (batch and outputs) before pausing */
+	size_t limit; /* what the batch may take now: soft less the most
+	               * any output holds; SIZE_MAX once records are lost */
+	struct output *outputs[SERVER_OUTPUTS_MAX];
+	size_t noutputs;
 
-	struct event *flush_ev;  /* writes the sink once per loop pass */
-	struct event *retry_ev;  /* retries a failed write, then resumes */
-	struct event *write_ev;  /* a slow output can take more */
-	struct event *accept_ev; /* resumes accepting after EMFILE */
-	bool accept_starved;     /* EMFILE reported; cleared by an accept */
+	struct peers *peers;         /* peer.c */
+	struct listeners *listeners; /* listen.c */
+	struct udps *udps;           /* udp.c */
+
+	struct event *flush_ev;  /* hands the batch over once per loop pass */
+	struct event *stop_ev;   /* shutdown: watches the outputs' progress */
+	struct event *reject_ev; /* writes the suppressed-rejects counts */
 	struct event *sig_ev[4];
+	struct ratelimit reject_rl[REJECT_N];
 
-	bool paused;   /* input stopped until the sink drains */
-	bool stopping; /* shutdown under way */
-	bool lost;     /* at shutdown the output took nothing for too long */
+	bool paused;    /* input stopped until the outputs take more */
+	bool stopping;  /* shutdown under way */
+	bool stop_done; /* every input read and the stop record logged */
+	bool stepping;  /* inside server_stop_step */
+	const char *stop_signal; /* the stop record's signal=, or NULL */
+	bool lost;      /* shutdown gave up on the outputs: count, not hold */
+	long long paused_since;
+	long long stop_progress; /* when an output last took a byte */
+	unsigned long long stop_bytes;
 	int exit_code;
 
-	struct server_stats stats;
+	struct counters counters;
 };
 
 /* server.c */
-int server_init(
-    struct server *s, struct event_base *base, const struct opts *o);
+int server_init(struct server *s, struct event_base *base,
+    const struct opts *o, char *err, size_t errlen);
+int server_open_output(struct server *s, char *err, size_t errlen);
 void server_start(struct server *s);
+int server_run(struct server *s);
 void server_free(struct server *s);
 void server_clock(struct server *s);
 bool server_can_log_slow(struct server *s);
@@ -108,35 +88,44 @@ void server_log(struct server *s, const char *proto, const char *peer,
     const struct record_kv *kv, size_t nkv);
 char *server_log_room(struct server *s, size_t need);
 bool server_allowed(const struct server *s, const struct sockaddr *sa);
+void server_reject(struct server *s, const char *proto, const char *peer,
+    enum reject_reason why);
+void server_snapshot(struct server *s, struct counters_snapshot *snap);
 
 /*
  * The per-message path, inline: peer.c and udp.c call these for every
  * message, and a call costs as much as the checks themselves.
  */
 
-/* Whether a record may be added now: writes a full batch first. */
+/* Whether a record may be added now: hands over a full batch first. */
 static inline bool
 server_can_log(struct server *s)
 {
-	if (!s->stopping && !s->paused && !sink_full(&s->sink))
+	if (!s->paused && s->batch.len < s->limit)
 		return true;
 	return server_can_log_slow(s);
 }
 
-/* Room for a message record of need bytes: straight in the sink while a
- * batch is under way and fits, else through server_log_room. */
+/* Room for a message record of need bytes: straight in the batch while it
+ * has records and room, else through server_log_room. */
 static inline char *
 server_msg_room(struct server *s, size_t need)
 {
-	struct sink *k = &s->sink;
+	struct batch *b = &s->batch;
 
-	if (k->len > 0 && k->cap - k->len >= need)
-		return k->buf + k->len;
+	if (b->len > 0 && b->cap - b->len >= need)
+		return b->buf + b->len;
 	return server_log_room(s, need);
 }
 
-/* One message record formatted straight into the sink; it is written by
- * the end of the loop pass. */
+/* Count len bytes written at the server_msg_room pointer. */
+static inline void
+server_commit(struct server *s, size_t len)
+{
+	s->batch.len += len;
+}
+
+/* One message record formatted straight into the batch. */
 static inline void
 server_log_msg(struct server *s, const struct record_head *h, bool cont,
     const void *msg, size_t len)
@@ -144,8 +133,7 @@ server_log_msg(struct server *s, const struct record_head *h, bool cont,
 	char *d = server_msg_room(s, record_msg_max(len));
 
 	if (d != NULL)
-		sink_commit(
-		    &s->sink, record_msg(d, h, s->ts.text, cont, msg, len));
+		server_commit(s, record_msg(d, h, s->ts.text, cont, msg, len));
 }
 
 /* Frame the next line at buf and log it in one pass (text records): false
@@ -161,30 +149,45 @@ server_log_line(struct server *s, const struct record_head *h, const char *buf,
 	if (d == NULL)
 		return false;
 	size_t len = record_msg_line(d, h, s->ts.text, buf, n, max_line, f);
-	sink_commit(&s->sink, len);
+	server_commit(s, len);
 	return len > 0;
 }
 
-/* listen.c */
+/* What a listener is: how its connections are served. */
+struct listen_conf {
+	enum proto proto; /* PROTO_TCP or PROTO_UDP (later PROTO_TLS) */
+	const char *opt;  /* the option that named it: "--tcp" */
+	const struct addr_spec *addr;
+};
+
+/* listen.c: every socket the options name, bound in one place */
 int listen_open(struct server *s, char *err, size_t errlen);
+void listen_announce(struct server *s);
 void listen_pause(struct server *s);
 void listen_resume(struct server *s);
-void listen_close(struct server *s);
+bool listen_drain(struct server *s);
+void listen_free(struct server *s);
 
-/* peer.c */
-#define PEER_READ (64u * 1024) /* one read from a client, at most */
-struct peer *peer_accept(struct server *s, int fd, const struct sockaddr *sa);
-bool peer_process(struct peer *p, bool final);
-void peer_shutdown(struct peer *p);
-void peer_pause(struct peer *p);
-bool peer_unload(struct peer *p);
-bool peer_expire(struct peer *p);
-void peer_resume(struct peer *p);
+/* peer.c: TCP clients */
+int peer_init(struct server *s);
+void peer_limit(struct server *s);
+void peer_accept(struct server *s, const struct listen_conf *conf, int fd,
+    const struct sockaddr *sa);
+void peer_pause_all(struct server *s);
+bool peer_unload_all(struct server *s);
+void peer_expire_all(struct server *s);
+void peer_resume_all(struct server *s);
+bool peer_drain_all(struct server *s);
+void peer_free_all(struct server *s);
 
-/* udp.c */
-void udp_read(struct udp_sock *u, bool drain);
+/* udp.c: UDP sockets */
+int udp_add(struct server *s, const struct listen_conf *conf, int fd,
+    char *err, size_t errlen);
+void udp_announce(struct server *s);
 void udp_pause(struct server *s);
 void udp_resume(struct server *s);
-void udp_close(struct server *s);
+bool udp_drain(struct server *s);
+unsigned long long udp_kernel_drops(struct server *s);
+void udp_free(struct server *s);
 
 #endif

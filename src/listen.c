@@ -1,9 +1,10 @@
-/* Binding the TCP listeners and UDP sockets the options name. */
+/*
+ * The listeners: every -t and -u address bound (sock.c), TCP listeners
+ * accepting into peer.c, UDP sockets handed to udp.c; each carries its
+ * listen_conf from the options to the connections it serves.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,139 +13,37 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "prog.h"
 #include "server.h"
+#include "sock.h"
 
-/* Pending connections the kernel may queue per listener. */
-#define LISTEN_BACKLOG 4096
+/* Connections taken from one listen queue at shutdown, at most: its
+ * backlog's worth, so a flood cannot keep the server from exiting. */
+#define LISTEN_DRAIN_MAX 4096
+
 /* How long accepting pauses when file descriptors run out. */
 static const struct timeval accept_pause = {1, 0};
-/* UDP receive buffer asked for, so bursts wait in the kernel, not lost. */
-#define UDP_RCVBUF (8 * 1024 * 1024)
 
-/* The socket addresses one ADDR stands for. */
-struct addr_list {
-	struct sockaddr_storage ss[16];
-	socklen_t len[16];
-	size_t n;
+/* A listening TCP socket. */
+struct listener {
+	struct listeners *set;
+	const struct listen_conf *conf;
+	struct evconnlistener *lev; /* NULL once closed */
+	unsigned drained;           /* connections taken at shutdown */
+	char addr[ADDR_STRLEN];
 };
 
-/* Add sa to the list unless it is there already. */
-static void
-addr_list_add(struct addr_list *l, const struct sockaddr *sa, socklen_t len)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->len[i] == len && memcmp(&l->ss[i], sa, len) == 0)
-			return;
-	if (l->n < sizeof(l->ss) / sizeof(l->ss[0])) {
-		memcpy(&l->ss[l->n], sa, len);
-		l->len[l->n++] = len;
-	}
-}
-
-/* Resolve an ADDR (at start-up, before the loop runs: blocking is fine). */
-static int
-resolve(const struct addr_spec *a, int socktype, struct addr_list *l, char *err,
-    size_t errlen, const char *opt)
-{
-	memset(l, 0, sizeof(*l));
-	if (a->any) {
-		struct sockaddr_in sin = {.sin_family = AF_INET};
-		struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
-		sin.sin_port = htons(a->port);
-		sin6.sin6_port = htons(a->port);
-		addr_list_add(l, (struct sockaddr *)&sin, sizeof(sin));
-		addr_list_add(l, (struct sockaddr *)&sin6, sizeof(sin6));
-		return 0;
-	}
-
-	struct addrinfo hints = {.ai_socktype = socktype}, *res, *ai;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", a->port);
-	int rc = getaddrinfo(a->host, port, &hints, &res);
-	if (rc != 0) {
-		bool v6 = strchr(a->host, ':') != NULL;
-		snprintf(err, errlen, "%s %s%s%s:%u: %s", opt, v6 ? "[" : "",
-		    a->host, v6 ? "]" : "", a->port,
-		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
-			addr_list_add(l, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
-}
-
-/*
- * A client that vanished without a FIN or RST (power loss, a cable pulled)
- * would hold its slot for ever: TCP keepalive finds it within about seven
- * minutes of silence, and it is closed with reason=error. Set on the
- * listening socket: Linux copies it into every socket accepted from it,
- * which saves four system calls per connection.
- */
-static void
-listen_keepalive(int fd)
-{
-	int on = 1, idle = 300, intvl = 30, cnt = 4;
-
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-}
-
-/* A non-blocking socket bound to sa; -1 with err filled on failure. */
-static int
-bind_socket(const struct sockaddr *sa, socklen_t len, int type, char *err,
-    size_t errlen)
-{
-	char addr[ADDR_STRLEN];
-	int one = 1;
-	int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	addr_format(sa, addr);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket %s: %s", addr, strerror(errno));
-		return -1;
-	}
-	/* One socket per family: "*" binds 0.0.0.0 and [::] side by side. */
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (type == SOCK_STREAM) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		listen_keepalive(fd);
-	} else {
-		int size = UDP_RCVBUF;
-		/* Past net.core.rmem_max only with CAP_NET_ADMIN: try that
-		 * first, then take what the limit allows. */
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
-		        sizeof(size)) != 0)
-			setsockopt(
-			    fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-		/* Have the kernel report datagrams it dropped (stats). */
-		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
-	}
-	if (bind(fd, sa, len) != 0 ||
-	    (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) != 0)) {
-		snprintf(err, errlen, "bind %s: %s", addr, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The bound address with its real port, for the start-up line. */
-static void
-local_name(int fd, char *addr)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		strcpy(addr, "-");
-	else
-		addr_format((struct sockaddr *)&ss, addr);
-}
+/* The TCP listeners of a server, and the confs of every listener. */
+struct listeners {
+	struct server *server;
+	struct listen_conf *confs;
+	size_t nconfs;
+	struct listener *l;
+	size_t n;
+	size_t drain_next;       /* shutdown: the listener being drained */
+	struct event *accept_ev; /* resumes accepting after EMFILE */
+	bool accept_starved;     /* EMFILE said; cleared by an accept */
+};
 
 /* A connection was accepted. */
 static void
@@ -155,7 +54,8 @@ listen_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
 	(void)lev;
 	(void)socklen;
-	peer_accept(l->server, fd, sa);
+	l->set->accept_starved = false;
+	peer_accept(l->set->server, l->conf, fd, sa);
 }
 
 /* Accepting again after the pause for EMFILE. */
@@ -167,7 +67,7 @@ listen_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* While the output is stuck, accepting stays off until it drains. */
-	if (!s->paused)
+	if (!s->paused && !s->stopping)
 		listen_resume(s);
 }
 
@@ -179,148 +79,165 @@ static void
 listen_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct listener *l = arg;
-	struct server *s = l->server;
+	struct listeners *ls = l->set;
 	int e = errno;
 
 	(void)lev;
 	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
 		return;
 	/* One line per episode, not one per second while it lasts. */
-	if (!s->accept_starved)
-		fprintf(stderr,
-		    "peerlogd: accept %s: %s; pausing accept for %lds\n",
-		    l->addr, strerror(e), (long)accept_pause.tv_sec);
-	s->accept_starved = true;
-	listen_pause(s);
-	if (s->accept_ev == NULL)
-		s->accept_ev = evtimer_new(s->base, listen_resume_cb, s);
-	if (s->accept_ev != NULL)
-		evtimer_add(s->accept_ev, &accept_pause);
+	if (!ls->accept_starved)
+		report("accept %s: %s; pausing accept for %lds", l->addr,
+		    strerror(e), (long)accept_pause.tv_sec);
+	ls->accept_starved = true;
+	listen_pause(ls->server);
+	if (ls->accept_ev == NULL)
+		ls->accept_ev =
+		    evtimer_new(ls->server->base, listen_resume_cb, ls->server);
+	if (ls->accept_ev != NULL)
+		evtimer_add(ls->accept_ev, &accept_pause);
 }
 
-/* Add a TCP listener on an already bound socket. */
+/* Add a TCP listener on a bound, listening socket. */
 static int
-add_listener(struct server *s, int fd, char *err, size_t errlen)
+listen_add(struct listeners *ls, const struct listen_conf *conf, int fd,
+    char *err, size_t errlen)
 {
-	struct listener *l = &s->listeners[s->nlisteners];
+	struct listener *l = &ls->l[ls->n];
 
-	l->server = s;
-	local_name(fd, l->addr);
-	/* Backlog 0: the socket already listens with LISTEN_BACKLOG (-1
-	 * would make libevent listen again with its default of 128). */
-	l->lev = evconnlistener_new(s->base, listen_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	l->set = ls;
+	l->conf = conf;
+	sock_name(fd, l->addr);
+	/* Backlog 0: the socket already listens with its backlog (-1 would
+	 * make libevent listen again with its default of 128). Disabled
+	 * until listen_announce: nothing is accepted before the output is
+	 * open. */
+	l->lev = evconnlistener_new(ls->server->base, listen_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, 0,
+	    fd);
 	if (l->lev == NULL) {
-		snprintf(
-		    err, errlen, "listen %s: %s", l->addr, strerror(errno));
+		snprintf(err, errlen, "listen %s: %s", l->addr,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
 	evconnlistener_set_error_cb(l->lev, listen_error_cb);
-	s->nlisteners++;
-	fprintf(stderr, "peerlogd: listening tcp %s\n", l->addr);
+	ls->n++;
 	return 0;
 }
 
-/* UDP datagrams are ready. */
-static void
-listen_udp_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	udp_read(arg, false);
-}
-
-/* Add a UDP socket on an already bound socket. */
+/* The listeners the options name, in order: every -t, then every -u. */
 static int
-add_udp(struct server *s, int fd, char *err, size_t errlen)
+listen_confs(struct listeners *ls, const struct opts *o)
 {
-	struct udp_sock *u = &s->udps[s->nudps];
-
-	u->server = s;
-	u->fd = fd;
-	local_name(fd, u->addr);
-	u->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, listen_udp_cb, u);
-	if (u->ev == NULL || event_add(u->ev, NULL) != 0) {
-		snprintf(err, errlen, "udp %s: cannot watch socket", u->addr);
-		if (u->ev != NULL)
-			event_free(u->ev);
-		close(fd);
+	ls->confs = calloc(o->ntcp + o->nudp + 1, sizeof(*ls->confs));
+	if (ls->confs == NULL)
 		return -1;
-	}
-	s->nudps++;
-	fprintf(stderr, "peerlogd: listening udp %s\n", u->addr);
+	for (size_t i = 0; i < o->ntcp; i++)
+		ls->confs[ls->nconfs++] =
+		    (struct listen_conf){PROTO_TCP, "--tcp", &o->tcp[i]};
+	for (size_t i = 0; i < o->nudp; i++)
+		ls->confs[ls->nconfs++] =
+		    (struct listen_conf){PROTO_UDP, "--udp", &o->udp[i]};
 	return 0;
 }
 
-/* Resolve and bind every -t and -u address; err names the first failure. */
+/*
+ * Bind every listener the options name; err names the first failure.
+ * Nothing is said on standard error until all are bound (listen_announce).
+ */
 int
 listen_open(struct server *s, char *err, size_t errlen)
 {
-	const struct opts *o = s->opts;
-	struct addr_list l;
-	size_t i, j;
+	struct listeners *ls = calloc(1, sizeof(*ls));
 
-	/* Each ADDR gives at most 16 addresses. */
-	s->listeners = calloc(o->ntcp * 16 + 1, sizeof(*s->listeners));
-	s->udps = calloc(o->nudp * 16 + 1, sizeof(*s->udps));
-	if (s->listeners == NULL || s->udps == NULL) {
+	if (ls == NULL || (s->listeners = ls, listen_confs(ls, s->opts)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (i = 0; i < o->ntcp; i++) {
-		if (resolve(&o->tcp[i], SOCK_STREAM, &l, err, errlen, "--tcp"))
-			return -1;
-		for (j = 0; j < l.n; j++) {
-			int fd = bind_socket((struct sockaddr *)&l.ss[j],
-			    l.len[j], SOCK_STREAM, err, errlen);
-			if (fd < 0 || add_listener(s, fd, err, errlen) != 0)
-				return -1;
-		}
+	ls->server = s;
+	ls->l = calloc(s->opts->ntcp * SOCK_PER_ADDR + 1, sizeof(*ls->l));
+	if (ls->l == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	for (i = 0; i < o->nudp; i++) {
-		if (resolve(&o->udp[i], SOCK_DGRAM, &l, err, errlen, "--udp"))
+	for (size_t i = 0; i < ls->nconfs; i++) {
+		const struct listen_conf *c = &ls->confs[i];
+		int type = c->proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+		int fds[SOCK_PER_ADDR];
+		int n = sock_bind(c->addr, type, c->opt, fds, err, errlen);
+		if (n < 0)
 			return -1;
-		for (j = 0; j < l.n; j++) {
-			int fd = bind_socket((struct sockaddr *)&l.ss[j],
-			    l.len[j], SOCK_DGRAM, err, errlen);
-			if (fd < 0 || add_udp(s, fd, err, errlen) != 0)
+		for (int j = 0; j < n; j++) {
+			int rc = type == SOCK_DGRAM
+			             ? udp_add(s, c, fds[j], err, errlen)
+			             : listen_add(ls, c, fds[j], err, errlen);
+			if (rc != 0) {
+				while (++j < n)
+					close(fds[j]);
 				return -1;
+			}
 		}
 	}
 	return 0;
 }
 
-/* Stop accepting (descriptors ran out). */
+/* Everything is bound and the output open: say so, and start accepting. */
+void
+listen_announce(struct server *s)
+{
+	struct listeners *ls = s->listeners;
+
+	for (size_t i = 0; i < ls->n; i++)
+		report("listening %s %s",
+		    counters_proto_name(ls->l[i].conf->proto), ls->l[i].addr);
+	udp_announce(s);
+	listen_resume(s);
+}
+
+/* Stop accepting (the output is behind, or descriptors ran out). */
 void
 listen_pause(struct server *s)
 {
-	for (size_t i = 0; i < s->nlisteners; i++)
-		evconnlistener_disable(s->listeners[i].lev);
+	struct listeners *ls = s->listeners;
+
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->l[i].lev != NULL)
+			evconnlistener_disable(ls->l[i].lev);
 }
 
 /* Accept again. */
 void
 listen_resume(struct server *s)
 {
-	for (size_t i = 0; i < s->nlisteners; i++)
-		evconnlistener_enable(s->listeners[i].lev);
+	struct listeners *ls = s->listeners;
+
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->l[i].lev != NULL && evconnlistener_enable(ls->l[i].lev))
+			report("listening %s: cannot watch the socket",
+			    ls->l[i].addr);
 }
 
 /*
- * Close the listeners. Connections the kernel completed but we had not yet
- * accepted may already carry messages: accept them first, so shutdown
- * logs them like every other client.
+ * Shutdown: connections the kernel completed but we had not accepted may
+ * already carry messages. Accept them one at a time, each read and closed
+ * before the next (one descriptor, however many wait), then close the
+ * listener. Returns false when the output filled up first; it goes on from
+ * there once the output takes more.
  */
-void
-listen_close(struct server *s)
+bool
+listen_drain(struct server *s)
 {
-	for (size_t i = 0; i < s->nlisteners; i++) {
-		struct listener *l = &s->listeners[i];
+	struct listeners *ls = s->listeners;
+
+	for (; ls->drain_next < ls->n; ls->drain_next++) {
+		struct listener *l = &ls->l[ls->drain_next];
 		int lfd = evconnlistener_get_fd(l->lev);
-		while (s->stopping) {
+		while (l->drained < LISTEN_DRAIN_MAX) {
 			struct sockaddr_storage ss;
 			socklen_t len = sizeof(ss);
+			if (!peer_drain_all(s))
+				return false;
 			int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 			    SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd < 0) {
@@ -328,16 +245,32 @@ listen_close(struct server *s)
 					continue;
 				break;
 			}
-			/* Log it and close it at once: one descriptor at a
-			 * time, however many wait. */
-			struct peer *p =
-			    peer_accept(s, fd, (struct sockaddr *)&ss);
-			if (p != NULL)
-				peer_shutdown(p);
+			l->drained++;
+			peer_accept(s, l->conf, fd, (struct sockaddr *)&ss);
 		}
+		if (!peer_drain_all(s))
+			return false;
 		evconnlistener_free(l->lev);
+		l->lev = NULL;
 	}
-	s->nlisteners = 0;
-	free(s->listeners);
+	return true;
+}
+
+/* Close the listeners and free them with the confs. */
+void
+listen_free(struct server *s)
+{
+	struct listeners *ls = s->listeners;
+
+	if (ls == NULL)
+		return;
+	for (size_t i = 0; i < ls->n; i++)
+		if (ls->l[i].lev != NULL)
+			evconnlistener_free(ls->l[i].lev);
+	if (ls->accept_ev != NULL)
+		event_free(ls->accept_ev);
+	free(ls->l);
+	free(ls->confs);
+	free(ls);
 	s->listeners = NULL;
 }

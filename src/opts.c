@@ -24,6 +24,7 @@ enum {
 	OPT_MAX_LINE = 256,
 	OPT_MAX_CLIENTS,
 	OPT_IDLE_TIMEOUT,
+	OPT_MAX_PER_SOURCE,
 	OPT_ALLOW,
 };
 
@@ -57,6 +58,7 @@ static const struct opt_def server_defs[] = {
     {"max-line", 0, OPT_MAX_LINE, true},
     {"max-clients", 0, OPT_MAX_CLIENTS, true},
     {"idle-timeout", 0, OPT_IDLE_TIMEOUT, true},
+    {"max-per-source", 0, OPT_MAX_PER_SOURCE, true},
     {"allow", 0, OPT_ALLOW, true},
     {"help", 'h', 'h', false},
     {"version", 'V', 'V', false},
@@ -87,6 +89,8 @@ const char opts_usage[] =
     "                          (1..1000000, default 10000)\n"
     "      --idle-timeout SEC  close a TCP client silent this long; 0 = never\n"
     "                          (0..31536000, default 0)\n"
+    "      --max-per-source N  most TCP clients at once from one address;\n"
+    "                          0 = no limit (0..1000000, default 0)\n"
     "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
     "                          default all)\n"
     "  -h, --help              show this help and exit\n"
@@ -401,6 +405,9 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	case OPT_IDLE_TIMEOUT:
 		return opts_number(
 		    sc, "idle-timeout", 0, IDLE_TIMEOUT_MAX, &o->idle_timeout);
+	case OPT_MAX_PER_SOURCE:
+		return opts_number(sc, "max-per-source", 0, MAX_CLIENTS_MAX,
+		    &o->max_per_source);
 	case OPT_ALLOW:
 		return opts_allow(sc, o);
 	}

@@ -1,10 +1,15 @@
-/* TCP clients: one bufferevent each, framed into records. */
+/*
+ * TCP clients: a connection's life in phases (accepted, then lines), one
+ * bufferevent each from the first byte on, framed into records.
+ */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -12,17 +17,72 @@
 #include <event2/event.h>
 
 #include "frame.h"
+#include "prog.h"
 #include "server.h"
+#include "source.h"
 
+/* One read from a client, at most. */
+#define PEER_READ (64u * 1024)
 /* Most bytes taken from one socket at shutdown: the kernel's receive buffer
  * is far smaller, so this only stops a client that never pauses. */
 #define PEER_DRAIN_MAX (64u * 1024 * 1024)
 /* What one evbuffer_read of libevent 2.1 takes at most. */
 #define PEER_LIBEVENT_READ 4096
+/* Descriptors kept free of clients: a SIGHUP reopen, the accept that
+ * rejects a client over the limit, the shutdown's accepts (OpenBSD
+ * syslogd's FD_RESERVE). */
+#define PEER_FD_RESERVE 8
+
+/*
+ * Where a connection is in its life. Each phase before PEER_LINES (the
+ * PROXY header, the TLS handshake: the next listener kinds) may reject it
+ * with a reason and is bounded by the deadline peer_deadline gives; the
+ * connect record is written on entering PEER_LINES.
+ */
+enum peer_phase {
+	PEER_ACCEPTED, /* accepted: nothing read yet */
+	PEER_LINES,    /* its bytes are messages */
+	PEER_CLOSED,   /* unlinked: freed once the callbacks unwind */
+};
+
+/*
+ * A TCP client: owns its socket, its formatted address, and from its first
+ * byte on its bufferevent (before that, a plain read event: a silent client
+ * holds no buffers).
+ */
+struct peer {
+	TAILQ_ENTRY(peer) entry;
+	struct server *server;
+	const struct listen_conf *conf;
+	enum peer_phase phase;
+	struct bufferevent *bev; /* NULL until the client first sends */
+	struct event *wait_ev;   /* read event while bev is NULL */
+	int fd;
+	unsigned long long msgs;
+	unsigned long long bytes;
+	size_t drained;     /* bytes read at shutdown */
+	long long heard;    /* monotonic ms it last sent (or connected) */
+	unsigned left;      /* input bytes held after the last callback */
+	unsigned scanned;   /* leading input bytes known to hold no LF */
+	bool held;          /* input waits that the output could not take */
+	bool short_timeout; /* idle timeout armed for what was left of it */
+	struct source_key src;
+	char addr[ADDR_STRLEN];
+};
+TAILQ_HEAD(peer_list, peer);
+
+/* The TCP clients of a server. */
+struct peers {
+	struct peer_list live; /* least recently read first */
+	struct peer_list dead; /* closed, freed by reap_ev */
+	size_t n;
+	size_t max;  /* --max-clients, or less when descriptors are short */
+	char *rdbuf; /* PEER_READ bytes: where clients are read into */
+	struct event *reap_ev;
+	struct source_map sources;
+};
 
 static void peer_read_cb(struct bufferevent *bev, void *arg);
-static const struct timeval *peer_timeout(
-    const struct server *s, struct timeval *tv);
 static void peer_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /*
@@ -64,9 +124,32 @@ peer_frames(struct peer *p, const struct record_head *h, const char *buf,
 	}
 	p->msgs += msgs;
 	p->bytes += off;
-	s->stats.tcp_msgs += msgs;
-	s->stats.tcp_bytes += off;
+	s->counters.proto[p->conf->proto].msgs += msgs;
+	s->counters.proto[p->conf->proto].bytes += off;
 	return off;
+}
+
+/*
+ * Whether the avail bytes of the input buffer can give a message now: an
+ * LF among them, or enough of them for an overlong line's piece. The bytes
+ * searched once are not searched again, so a long line arriving in many
+ * reads costs time in proportion to its length, not its square.
+ */
+static bool
+peer_framable(struct peer *p, struct evbuffer *in, size_t avail)
+{
+	size_t max_line = p->server->opts->max_line;
+	struct evbuffer_ptr from;
+
+	if (avail > max_line)
+		return true; /* frame_next decides at max_line + 1 bytes */
+	if (p->scanned >= avail ||
+	    evbuffer_ptr_set(in, &from, p->scanned, EVBUFFER_PTR_SET) != 0)
+		return false;
+	if (evbuffer_search(in, "\n", 1, &from).pos >= 0)
+		return true;
+	p->scanned = (unsigned)avail;
+	return false;
 }
 
 /*
@@ -75,30 +158,39 @@ peer_frames(struct peer *p, const struct record_head *h, const char *buf,
  * stops early when the output is full and returns true: the rest waits in
  * the buffer (p->held) until the output takes records again.
  */
-bool
+static bool
 peer_process(struct peer *p, bool final)
 {
 	struct server *s = p->server;
 	struct evbuffer *in = bufferevent_get_input(p->bev);
 	size_t max_line = s->opts->max_line;
 	struct record_head head;
+	bool head_made = false;
 
-	/* Made here, once per batch of lines, rather than kept in every peer:
-	 * an idle client should cost as little memory as possible. */
-	record_head_init(&head, s->opts->format, "tcp", p->addr);
 	p->held = false;
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
 		struct evbuffer_iovec v;
 		bool blocked = false;
 
-		if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		if (avail == 0 || (!final && !peer_framable(p, in, avail)) ||
+		    evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return false;
+		/* Made here, once per batch of lines, rather than kept in
+		 * every peer: an idle client should cost little memory. */
+		if (!head_made) {
+			record_head_init(&head, s->opts->format,
+			    counters_proto_name(p->conf->proto), p->addr);
+			head_made = true;
+		}
 		bool whole = v.iov_len == avail;
 		size_t off = peer_frames(p, &head, v.iov_base, v.iov_len,
 		    final && whole, !final, &blocked);
-		if (off > 0)
+		if (off > 0) {
 			evbuffer_drain(in, off);
+			p->scanned = p->scanned > off ? p->scanned - (unsigned)off
+			                              : 0;
+		}
 		if (blocked) {
 			p->held = true;
 			return true;
@@ -162,7 +254,8 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 	}
 	if (off < n && !blocked) {
 		struct record_head head;
-		record_head_init(&head, s->opts->format, "tcp", p->addr);
+		record_head_init(&head, s->opts->format,
+		    counters_proto_name(p->conf->proto), p->addr);
 		off += peer_frames(
 		    p, &head, buf + off, n - off, false, true, &blocked);
 		p->held = blocked;
@@ -173,18 +266,18 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 }
 
 /*
- * Read the client once, up to PEER_READ bytes, into the server's read
+ * Read the client once, up to PEER_READ bytes, into the shared read
  * buffer, and log what came. Returns the bytes read; 0 when the client is
  * done (*reason says why); -1 when nothing waits.
  */
 static ssize_t
 peer_read(struct peer *p, const char **reason)
 {
-	struct server *s = p->server;
+	struct peers *ps = p->server->peers;
 	ssize_t n;
 
 	do
-		n = recv(p->fd, s->rdbuf, PEER_READ, MSG_DONTWAIT);
+		n = recv(p->fd, ps->rdbuf, PEER_READ, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return -1;
@@ -194,63 +287,94 @@ peer_read(struct peer *p, const char **reason)
 		                                : "error";
 		return 0;
 	}
-	if (peer_feed(p, s->rdbuf, (size_t)n) != 0) {
-		fprintf(stderr,
-		    "peerlogd: out of memory: %zd bytes from %s lost\n", n,
-		    p->addr);
+	if (peer_feed(p, ps->rdbuf, (size_t)n) != 0) {
+		report("out of memory: %zd bytes from %s lost", n, p->addr);
 		*reason = "error";
 		return 0;
 	}
 	return n;
 }
 
-/* Log the tail and the disconnect, then free the peer: the only place a
- * peer is freed. Never touch p after this. */
+/*
+ * The connection is over: log the tail and the disconnect (once it had its
+ * connect record), give its descriptor back, and unlink it. The memory is
+ * freed later, once the callbacks that led here have returned, so nothing
+ * up the stack can touch a freed peer; the only place a peer is freed is
+ * peer_reap_cb.
+ */
 static void
 peer_close(struct peer *p, const char *reason)
 {
 	struct server *s = p->server;
+	struct peers *ps = s->peers;
 
-	if (p->bev != NULL)
-		peer_process(p, true);
-	struct record_kv kv[] = {
-	    {"reason", reason, 0},
-	    {"msgs", NULL, p->msgs},
-	    {"bytes", NULL, p->bytes},
-	};
-	server_log(s, "tcp", p->addr, RECORD_DISCONNECT, NULL, 0, kv, 3);
-	TAILQ_REMOVE(&s->peers, p, entry);
-	s->npeers--;
+	if (p->phase == PEER_CLOSED)
+		return;
+	if (p->phase == PEER_LINES) {
+		if (p->bev != NULL)
+			peer_process(p, true);
+		struct record_kv kv[] = {
+		    {"reason", reason, 0},
+		    {"msgs", NULL, p->msgs},
+		    {"bytes", NULL, p->bytes},
+		};
+		server_log(s, counters_proto_name(p->conf->proto), p->addr,
+		    RECORD_DISCONNECT, NULL, 0, kv, 3);
+		s->counters.proto[p->conf->proto].clients--;
+	}
+	p->phase = PEER_CLOSED;
+	TAILQ_REMOVE(&ps->live, p, entry);
+	ps->n--;
+	source_del(&ps->sources, &p->src);
 	/* bufferevent_free takes the events out of the loop at once but
 	 * finishes later (finalizers), and a BEV_OPT_CLOSE_ON_FREE close would
 	 * come only then: closing here gives the descriptor back now, which a
 	 * server short of descriptors (and its shutdown) depends on. */
 	if (p->bev != NULL)
 		bufferevent_free(p->bev);
-	else
+	if (p->wait_ev != NULL)
 		event_free(p->wait_ev);
+	p->bev = NULL;
+	p->wait_ev = NULL;
 	close(p->fd);
-	free(p);
+	p->fd = -1;
+	TAILQ_INSERT_TAIL(&ps->dead, p, entry);
+	event_active(ps->reap_ev, EV_READ, 0);
+}
+
+/* The callbacks have unwound: free the peers closed meanwhile. */
+static void
+peer_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peers *ps = arg;
+	struct peer *p;
+
+	(void)fd;
+	(void)what;
+	while ((p = TAILQ_FIRST(&ps->dead)) != NULL) {
+		TAILQ_REMOVE(&ps->dead, p, entry);
+		free(p);
+	}
 }
 
 /* The client was just read from: it has not been silent, and it goes to
- * the tail of the list, so server_resume reads the least recently read
+ * the tail of the list, so peer_resume_all reads the least recently read
  * first. */
 static void
 peer_heard(struct peer *p)
 {
-	struct server *s = p->server;
+	struct peers *ps = p->server->peers;
 
-	p->heard = s->now;
-	TAILQ_REMOVE(&s->peers, p, entry);
-	TAILQ_INSERT_TAIL(&s->peers, p, entry);
+	p->heard = p->server->now;
+	TAILQ_REMOVE(&ps->live, p, entry);
+	TAILQ_INSERT_TAIL(&ps->live, p, entry);
 }
 
 /*
  * With read, and while the output can take records, read the client once
- * more (peer_read) and close it if it is done: p is gone then. Otherwise
- * remember what its input buffer holds, which tells peer_read_cb how much
- * libevent's next read brought.
+ * more (peer_read) and close it if it is done. Otherwise remember what its
+ * input buffer holds, which tells peer_read_cb how much libevent's next
+ * read brought.
  */
 static void
 peer_read_more(struct peer *p, bool read)
@@ -262,6 +386,37 @@ peer_read_more(struct peer *p, bool read)
 		return;
 	}
 	p->left = (unsigned)evbuffer_get_length(bufferevent_get_input(p->bev));
+}
+
+/* The time the current phase may take, or NULL for no limit: the idle
+ * timeout while it sends lines (the next phases add their handshake
+ * deadline here). */
+static const struct timeval *
+peer_deadline(const struct peer *p, struct timeval *tv)
+{
+	const struct server *s = p->server;
+
+	if (s->opts->idle_timeout == 0)
+		return NULL;
+	tv->tv_sec = (time_t)s->opts->idle_timeout;
+	tv->tv_usec = 0;
+	return tv;
+}
+
+/* Arm the read side, and close the peer when that fails: a peer that is
+ * never read again would hang silently. False when it was closed. */
+static bool
+peer_arm(struct peer *p, const struct timeval *tv)
+{
+	int rc = p->bev != NULL ? bufferevent_set_timeouts(p->bev, tv, NULL) |
+	                              bufferevent_enable(p->bev, EV_READ)
+	                        : event_add(p->wait_ev, tv);
+
+	if (rc == 0)
+		return true;
+	report("%s: cannot watch the connection", p->addr);
+	peer_close(p, "error");
+	return false;
 }
 
 /*
@@ -283,7 +438,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	peer_heard(p);
 	if (p->short_timeout) {
 		struct timeval tv;
-		bufferevent_set_timeouts(bev, peer_timeout(s, &tv), NULL);
+		bufferevent_set_timeouts(bev, peer_deadline(p, &tv), NULL);
 		p->short_timeout = false;
 	}
 	peer_read_more(p, !peer_process(p, false) && got >= PEER_LIBEVENT_READ);
@@ -305,17 +460,6 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	else if ((what & BEV_EVENT_ERROR) && errno == ECONNRESET)
 		reason = "reset";
 	peer_close(p, reason);
-}
-
-/* The idle timeout as a timeval, or NULL for none. */
-static const struct timeval *
-peer_timeout(const struct server *s, struct timeval *tv)
-{
-	if (s->opts->idle_timeout == 0)
-		return NULL;
-	tv->tv_sec = (time_t)s->opts->idle_timeout;
-	tv->tv_usec = 0;
-	return tv;
 }
 
 /*
@@ -341,10 +485,9 @@ peer_start(struct peer *p)
 	 * leaves less than max_line + 2 bytes behind unless the output filled
 	 * up, and then reading stops until what was left is logged. */
 	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
-	bufferevent_set_timeouts(p->bev, peer_timeout(s, &tv), NULL);
-	if (!s->paused)
-		bufferevent_enable(p->bev, EV_READ);
-	return 0;
+	if (s->paused || s->stopping)
+		return 0;
+	return peer_arm(p, peer_deadline(p, &tv)) ? 0 : 1;
 }
 
 /* A silent client became readable (or stayed silent too long). */
@@ -352,6 +495,7 @@ static void
 peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer *p = arg;
+	int rc;
 
 	(void)fd;
 	server_clock(p->server);
@@ -359,8 +503,9 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 		peer_close(p, "timeout");
 		return;
 	}
-	if (peer_start(p) != 0) {
-		peer_close(p, "error");
+	if ((rc = peer_start(p)) != 0) {
+		if (rc < 0)
+			peer_close(p, "error");
 		return;
 	}
 	/* Read now, up to PEER_READ bytes, rather than wait a pass for the
@@ -369,106 +514,111 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 	peer_read_more(p, true);
 }
 
-/* Log a refused connection and close it at once. */
+/* The connection enters its lines phase: the connect record, then reading
+ * (unless input is paused). */
 static void
-peer_reject(struct server *s, int fd, const char *addr, const char *reason)
+peer_lines(struct peer *p)
 {
-	struct record_kv kv[] = {{"reason", reason, 0}};
+	struct server *s = p->server;
+	struct timeval tv;
 
-	server_log(s, "tcp", addr, RECORD_REJECT, NULL, 0, kv, 1);
-	s->stats.rejects++;
+	p->phase = PEER_LINES;
+	s->counters.proto[p->conf->proto].connects++;
+	s->counters.proto[p->conf->proto].clients++;
+	server_log(s, counters_proto_name(p->conf->proto), p->addr,
+	    RECORD_CONNECT, NULL, 0, NULL, 0);
+	if (!s->paused && !s->stopping)
+		peer_arm(p, peer_deadline(p, &tv));
+}
+
+/* Refuse a connection: a (rate-limited) reject record, closed at once. */
+static void
+peer_refuse(struct server *s, const struct listen_conf *conf, int fd,
+    const char *addr, enum reject_reason why)
+{
+	server_reject(s, counters_proto_name(conf->proto), addr, why);
 	close(fd);
 }
 
-/* A new connection from a listener: admit it as a peer (returned) or
- * reject it (NULL). */
-struct peer *
-peer_accept(struct server *s, int fd, const struct sockaddr *sa)
+/* A new connection from a listener: admit it as a peer or reject it. */
+void
+peer_accept(struct server *s, const struct listen_conf *conf, int fd,
+    const struct sockaddr *sa)
 {
+	struct peers *ps = s->peers;
 	char addr[ADDR_STRLEN];
-	struct timeval tv;
+	struct source_key src;
 	struct peer *p;
 
 	server_clock(s);
-	s->accept_starved = false;
 	addr_format(sa, addr);
+	source_key(sa, &src);
 	if (!server_allowed(s, sa)) {
-		peer_reject(s, fd, addr, "acl");
-		return NULL;
+		peer_refuse(s, conf, fd, addr, REJECT_ACL);
+		return;
 	}
-	if (s->npeers >= s->opts->max_clients) {
-		peer_reject(s, fd, addr, "max-clients");
-		return NULL;
+	if (ps->n >= ps->max) {
+		peer_refuse(s, conf, fd, addr, REJECT_MAX_CLIENTS);
+		return;
+	}
+	if (s->opts->max_per_source > 0 &&
+	    source_count(&ps->sources, &src) >= s->opts->max_per_source) {
+		peer_refuse(s, conf, fd, addr, REJECT_MAX_PER_SOURCE);
+		return;
 	}
 	p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		peer_reject(s, fd, addr, "error");
-		return NULL;
+	if (p == NULL || source_add(&ps->sources, &src) != 0) {
+		free(p);
+		peer_refuse(s, conf, fd, addr, REJECT_ERROR);
+		return;
 	}
 	p->wait_ev = event_new(s->base, fd, EV_READ, peer_wait_cb, p);
 	if (p->wait_ev == NULL) {
+		source_del(&ps->sources, &src);
 		free(p);
-		peer_reject(s, fd, addr, "error");
-		return NULL;
-	}
-	p->server = s;
-	p->fd = fd;
-	p->heard = s->now;
-	memcpy(p->addr, addr, sizeof(addr));
-	TAILQ_INSERT_TAIL(&s->peers, p, entry);
-	s->npeers++;
-	s->stats.connects++;
-	server_log(s, "tcp", p->addr, RECORD_CONNECT, NULL, 0, NULL, 0);
-	if (!s->paused)
-		event_add(p->wait_ev, peer_timeout(s, &tv));
-	return p;
-}
-
-/*
- * Shutdown: read what the kernel holds for this client (it was received,
- * so it is logged), then close the peer.
- */
-void
-peer_shutdown(struct peer *p)
-{
-	const char *reason = "shutdown";
-	size_t total = 0;
-
-	if (peer_start(p) != 0) {
-		peer_close(p, "error");
+		peer_refuse(s, conf, fd, addr, REJECT_ERROR);
 		return;
 	}
-	/* At shutdown the output is waited for rather than paused on: what
-	 * waited in the input buffer goes first, then every read is logged as
-	 * it comes, so the buffer holds one line at most. */
-	peer_process(p, false);
-	while (total < PEER_DRAIN_MAX) {
-		ssize_t n = peer_read(p, &reason);
-		if (n <= 0)
-			break;
-		total += (size_t)n;
-	}
-	peer_close(p, reason);
+	p->server = s;
+	p->conf = conf;
+	p->phase = PEER_ACCEPTED;
+	p->fd = fd;
+	p->heard = s->now;
+	p->src = src;
+	memcpy(p->addr, addr, sizeof(addr));
+	TAILQ_INSERT_TAIL(&ps->live, p, entry);
+	ps->n++;
+	/* No listener kind has a phase before its lines yet. */
+	peer_lines(p);
 }
 
-/* Stop reading from the client (the output is behind). */
+/* Stop reading from every client (the output is behind). */
 void
-peer_pause(struct peer *p)
+peer_pause_all(struct server *s)
 {
-	if (p->bev != NULL)
-		bufferevent_disable(p->bev, EV_READ);
-	else
-		event_del(p->wait_ev);
+	struct peer *p;
+
+	TAILQ_FOREACH (p, &s->peers->live, entry) {
+		if (p->bev != NULL)
+			bufferevent_disable(p->bev, EV_READ);
+		else
+			event_del(p->wait_ev);
+	}
 }
 
 /*
- * Log what waited in the input buffer while the output was full. Returns
+ * Log what waited in the input buffers while the output was full. Returns
  * true when the output filled up again first.
  */
 bool
-peer_unload(struct peer *p)
+peer_unload_all(struct server *s)
 {
-	return p->held && peer_process(p, false);
+	struct peer *p;
+
+	TAILQ_FOREACH (p, &s->peers->live, entry)
+		if (p->held && peer_process(p, false))
+			return true;
+	return false;
 }
 
 /*
@@ -490,54 +640,196 @@ peer_peek(int fd)
 /*
  * Pausing took the idle timeout off with the read event. Close p if its
  * --idle-timeout ran out meanwhile and it was silent: only if nothing of it
- * (bytes, FIN, RST) waits unread. Returns true when p was closed (and is
- * gone). Called on every resume, also one the output cuts short, so silent
- * clients time out under an output that keeps filling up.
+ * (bytes, FIN, RST) waits unread.
  */
-bool
+static void
 peer_expire(struct peer *p)
 {
 	struct server *s = p->server;
 	long long idle = (long long)s->opts->idle_timeout * 1000;
 
 	if (idle == 0 || idle - (s->now - p->heard) > 0)
-		return false;
+		return;
 	int r = peer_peek(p->fd);
-	if (r == 0) {
+	if (r == 0)
 		peer_close(p, "timeout");
-		return true;
-	}
-	if (r < 0) {
+	else if (r < 0)
 		peer_close(p, errno == ECONNRESET ? "reset" : "error");
-		return true;
+	else
+		p->heard = s->now;
+}
+
+/* Every resume, also one the output cuts short, so silent clients time out
+ * under an output that keeps filling up. */
+void
+peer_expire_all(struct server *s)
+{
+	struct peer *p, *next;
+
+	for (p = TAILQ_FIRST(&s->peers->live); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		peer_expire(p);
 	}
-	p->heard = s->now;
-	return false;
 }
 
 /*
- * Read again after a pause (peer_expire has run): arm the idle timeout for
- * what is left of it, so a silent client is still closed on time.
+ * Read again after a pause (peer_expire_all has run): arm the idle timeout
+ * for what is left of it, so a silent client is still closed on time.
+ * Enabled in the list's order: least recently read first (peer_read_cb
+ * moves a client to the tail), so the clients an output that keeps filling
+ * up left unread last time are read first this time.
  */
 void
-peer_resume(struct peer *p)
+peer_resume_all(struct server *s)
 {
-	struct server *s = p->server;
 	long long idle = (long long)s->opts->idle_timeout * 1000;
-	long long left = idle - (s->now - p->heard);
-	struct timeval tv = {0, 0};
-	const struct timeval *t = NULL;
+	struct peer *p, *next;
 
-	if (idle > 0) {
-		tv.tv_sec = (time_t)(left / 1000);
-		tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
-		t = &tv;
+	for (p = TAILQ_FIRST(&s->peers->live); p != NULL; p = next) {
+		long long left = idle - (s->now - p->heard);
+		struct timeval tv = {0, 0};
+		const struct timeval *t = NULL;
+
+		next = TAILQ_NEXT(p, entry);
+		if (p->phase != PEER_LINES)
+			continue;
+		if (idle > 0) {
+			tv.tv_sec = (time_t)(left / 1000);
+			tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+			t = &tv;
+		}
+		p->short_timeout = p->bev != NULL && t != NULL && left < idle;
+		peer_arm(p, t);
 	}
-	if (p->bev == NULL) {
-		event_add(p->wait_ev, t);
+}
+
+/*
+ * Shutdown: read what the kernel holds for this client (it was received,
+ * so it is logged), then close it. Returns false when the output filled up
+ * first: it goes on from there once the output takes more.
+ */
+static bool
+peer_drain(struct peer *p)
+{
+	const char *reason = "shutdown";
+	int rc;
+
+	if ((rc = peer_start(p)) != 0) {
+		peer_close(p, "error");
+		return true;
+	}
+	/* What waited in the input buffer goes first. */
+	if (peer_process(p, false))
+		return false;
+	while (p->drained < PEER_DRAIN_MAX) {
+		if (!server_can_log(p->server))
+			return false;
+		ssize_t n = peer_read(p, &reason);
+		if (n < 0)
+			break;
+		if (n == 0)
+			break;
+		p->drained += (size_t)n;
+		if (p->held)
+			return false;
+	}
+	peer_close(p, reason);
+	return true;
+}
+
+/* Shutdown: drain and close every client; false when the output filled up
+ * first (see peer_drain). */
+bool
+peer_drain_all(struct server *s)
+{
+	struct peer *p;
+
+	while ((p = TAILQ_FIRST(&s->peers->live)) != NULL)
+		if (!peer_drain(p))
+			return false;
+	return true;
+}
+
+/* Count the descriptors open now. */
+static size_t
+peer_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0; /* not the directory's own */
+}
+
+/*
+ * Everything is open: set how many clients the descriptor limit leaves room
+ * for, keeping PEER_FD_RESERVE free, so a reopen and the accept that
+ * rejects one client too many always find a descriptor.
+ */
+void
+peer_limit(struct server *s)
+{
+	struct peers *ps = s->peers;
+	struct rlimit rl;
+
+	ps->max = s->opts->max_clients;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
+	size_t used = peer_open_fds() + PEER_FD_RESERVE;
+	size_t room = rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
+	if (room < ps->max) {
+		ps->max = room;
+		report("descriptor limit %llu: at most %zu clients at once",
+		    (unsigned long long)rl.rlim_cur, room);
 	}
-	p->short_timeout = t != NULL && left < idle;
-	bufferevent_set_timeouts(p->bev, t, NULL);
-	bufferevent_enable(p->bev, EV_READ);
+}
+
+/* Make the server's client list (see server.h). */
+int
+peer_init(struct server *s)
+{
+	struct peers *ps = calloc(1, sizeof(*ps));
+
+	if (ps == NULL)
+		return -1;
+	s->peers = ps;
+	TAILQ_INIT(&ps->live);
+	TAILQ_INIT(&ps->dead);
+	ps->max = s->opts->max_clients;
+	ps->rdbuf = malloc(PEER_READ);
+	ps->reap_ev = event_new(s->base, -1, 0, peer_reap_cb, ps);
+	if (ps->rdbuf == NULL || ps->reap_ev == NULL)
+		return -1;
+	/* The hash seed: a client cannot choose addresses that collide. */
+	ps->sources.seed = (unsigned long long)(uintptr_t)ps ^
+	                   (unsigned long long)s->now * 0x9e3779b97f4a7c15ull;
+	return 0;
+}
+
+/* Close every client without a record (start-up failed) and free. */
+void
+peer_free_all(struct server *s)
+{
+	struct peers *ps = s->peers;
+	struct peer *p;
+
+	if (ps == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&ps->live)) != NULL) {
+		p->phase = PEER_ACCEPTED; /* no disconnect record */
+		peer_close(p, NULL);
+	}
+	peer_reap_cb(-1, 0, ps);
+	if (ps->reap_ev != NULL)
+		event_free(ps->reap_ev);
+	source_free(&ps->sources);
+	free(ps->rdbuf);
+	free(ps);
+	s->peers = NULL;
 }

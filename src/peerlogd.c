@@ -1,14 +1,10 @@
 /* peerlogd: log every peer's address and messages, on one event loop. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/resource.h>
 
-#include <event2/event.h>
-
-#include "config.h"
 #include "opts.h"
+#include "prog.h"
 #include "server.h"
 
 /* Let --max-clients reach the hard descriptor limit without tuning. */
@@ -21,18 +17,6 @@ raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-}
-
-/* A write to a closed socket or pipe must be an error, never a death. */
-static void
-ignore_sigpipe(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
 }
 
 /*
@@ -54,54 +38,50 @@ block_signals(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+/* opts_parse with prog's signature. */
+static enum opts_result
+peerlogd_parse(void *o, int argc, char **argv, char *err, size_t errlen)
+{
+	return opts_parse(o, argc, argv, err, errlen);
+}
+
+/*
+ * Bind every socket first, then open the output (a start-up that fails
+ * leaves no file behind), then say where it listens and serve.
+ */
+static int
+peerlogd_run(struct event_base *base, void *opts)
+{
+	struct server s;
+	char err[512];
+	int rc = 2;
+
+	raise_nofile();
+	if (server_init(&s, base, opts, err, sizeof(err)) != 0 ||
+	    listen_open(&s, err, sizeof(err)) != 0 ||
+	    server_open_output(&s, err, sizeof(err)) != 0) {
+		report("%s", err);
+	} else {
+		listen_announce(&s);
+		server_start(&s);
+		rc = server_run(&s);
+		block_signals();
+	}
+	server_free(&s);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct opts o; /* large: keep it off the stack */
-	struct server s;
-	struct event_base *base;
-	char err[512];
-	int rc;
+	static const struct prog p = {
+	    .name = "peerlogd",
+	    .usage = opts_usage,
+	    .opts = &o,
+	    .parse = peerlogd_parse,
+	    .run = peerlogd_run,
+	};
 
-	switch (opts_parse(&o, argc, argv, err, sizeof(err))) {
-	case OPTS_HELP:
-		fputs(opts_usage, stdout);
-		return 0;
-	case OPTS_VERSION:
-		printf("peerlogd %s\n", PEERLOG_VERSION);
-		return 0;
-	case OPTS_ERROR:
-		fprintf(stderr, "peerlogd: %s\n", err);
-		return 2;
-	case OPTS_RUN:
-		break;
-	}
-
-	ignore_sigpipe();
-	raise_nofile();
-	base = event_base_new();
-	if (base == NULL) {
-		fprintf(stderr, "peerlogd: cannot create the event loop\n");
-		return 2;
-	}
-	if (server_init(&s, base, &o) != 0) {
-		fprintf(stderr, "peerlogd: --output %s: %s\n", o.output,
-		    strerror(errno));
-		server_free(&s);
-		event_base_free(base);
-		return 2;
-	}
-	if (listen_open(&s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "peerlogd: %s\n", err);
-		server_free(&s);
-		event_base_free(base);
-		return 2;
-	}
-	server_start(&s);
-	event_base_dispatch(base);
-	block_signals();
-	rc = s.exit_code;
-	server_free(&s);
-	event_base_free(base);
-	return rc;
+	return prog_main(&p, argc, argv);
 }
