@@ -44,6 +44,7 @@ exec "$@"
 
 
 def _write_exe(path, text):
+    """Write an executable script."""
     with open(path, "w") as f:
         f.write(text)
     os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP)
@@ -70,6 +71,7 @@ def tree(tmp_path):
 
 
 def _run(src, env, *args):
+    """Run the copied build.sh with args; stdout and stderr captured."""
     return subprocess.run(["/bin/sh", str(src / "build.sh"), *args],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
 
