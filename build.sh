@@ -2,6 +2,8 @@
 # Set up a Debian 12 machine, build peerlog, and run the server or the tests.
 #   ./build.sh run [peerlogd options]   install what is missing, build, run peerlogd
 #   ./build.sh test                     install what is missing, build, run every test
+# Install and build output goes to standard error, so that standard output is
+# peerlogd's alone (./build.sh run -f json | jq .).
 set -eu
 
 cd "$(dirname "$0")"
@@ -9,7 +11,8 @@ cd "$(dirname "$0")"
 PACKAGES="gcc meson ninja-build pkg-config libevent-dev"
 TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev"
 
-# Install the Debian packages that are not installed yet.
+# Install the Debian packages that are not installed yet (apt's output on
+# stderr).
 install_missing() {
 	missing=""
 	for p in "$@"; do
@@ -20,16 +23,16 @@ install_missing() {
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
 	echo "build.sh: installing$missing" >&2
-	$sudo apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
+	$sudo apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing >&2
 }
 
-# Configure (once) and build one build directory.
+# Configure (once) and build one build directory, its output on stderr.
 build() {
 	dir=$1
 	shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@"
-	ninja -C "$dir"
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >&2
+	ninja -C "$dir" >&2
 }
 
 case "${1:-}" in
