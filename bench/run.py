@@ -27,10 +27,18 @@ than any receiver will write on the tmpfs /dev/shm before a run with a
 large output (--no-prewarm skips it), and receivers take turns in a
 different order in every run (forward, then backward).
 
+Before and after a change: --base-build DIR (the meson build dir of an
+older commit) adds the receiver peerlogd-base, DIR/src/peerlogd, run side by
+side with peerlogd (from --build) in the same run: it takes its turn in the
+same alternating order with the same warm-up, against the same reference,
+loadgen and checker (all from --build), and gets the same rows, target
+ratios to the reference, and a table of peerlogd against peerlogd-base.
+
 Every wait has a timeout and every process started is ended.
 
-usage: run.py --build DIR [--scenarios T1,T16,...] [--receivers ...]
-              [--runs 3] [--runs-for NAME=N,...] [--install] [--scale F]
+usage: run.py --build DIR [--base-build DIR] [--scenarios T1,T16,...]
+              [--receivers ...] [--runs 3] [--runs-for NAME=N,...]
+              [--install] [--scale F]
 """
 
 import argparse
@@ -76,7 +84,8 @@ SCENARIOS = {
 }
 GROUPS = {"UDP": ["U50k", "U100k", "U200k", "Umax"],
           "ALL": list(SCENARIOS)}
-RECEIVERS = ["peerlogd", "ref", "rsyslog", "syslog-ng", "socat", "ncat"]
+RECEIVERS = ["peerlogd", "peerlogd-base", "ref", "rsyslog", "syslog-ng",
+             "socat", "ncat"]
 # Debian packages that bring each peer.
 PACKAGES = {"rsyslog": "rsyslog", "syslog-ng": "syslog-ng-core",
             "socat": "socat", "ncat": "ncat"}
@@ -365,8 +374,14 @@ def wait_stderr_ports(proc, rd, prog, timeout=10):
 class Peerlogd(Receiver):
     name = "peerlogd"
 
+    def build_dir(self):
+        """The meson build dir its binary comes from."""
+        return self.ctx.build
+
     def path(self):
-        p = os.path.join(self.ctx.build, "src", "peerlogd")
+        if not self.build_dir():
+            return None
+        p = os.path.join(self.build_dir(), "src", "peerlogd")
         return p if os.access(p, os.X_OK) else None
 
     def version(self):
@@ -377,6 +392,15 @@ class Peerlogd(Receiver):
                    "-o", out], rd)
         tcp, udp = wait_stderr_ports(p, rd, "peerlogd")
         return Running(p, tcp, udp, False, os.path.join(rd, "stderr"))
+
+
+class PeerlogdBase(Peerlogd):
+    """peerlogd built from an older commit (--base-build), for before and
+    after; started exactly as peerlogd is."""
+    name = "peerlogd-base"
+
+    def build_dir(self):
+        return self.ctx.base_build
 
 
 class Ref(Receiver):
@@ -593,7 +617,8 @@ class Ncat(Receiver):
 
 
 RECEIVER_CLASSES = {c.name: c for c in
-                    (Peerlogd, Ref, Rsyslog, SyslogNg, Socat, Ncat)}
+                    (Peerlogd, PeerlogdBase, Ref, Rsyslog, SyslogNg, Socat,
+                     Ncat)}
 
 
 def run_text(cmd, env=None):
@@ -667,6 +692,8 @@ def ensure_peers(ctx, names):
                 unpack(name)
         if r.available():
             ok.append(name)
+        elif isinstance(r, Peerlogd):
+            log(f"skipping {name}: no {r.build_dir()}/src/peerlogd")
         else:
             log(f"skipping {name}: not installed"
                 + ("" if name not in PACKAGES else
@@ -1106,27 +1133,37 @@ def markdown(agg, order, recv_order):
     return "\n\n".join(parts)
 
 
-def targets(agg):
-    """The issue's targets for peerlogd, measured against the reference."""
-    def get(s, r, k):
-        a = agg.get(f"{s}/{r}")
-        return a[k][0] if a and a.get(k) else None
-    rows = []
+# The peerlogd builds measured: the one under test and, with --base-build,
+# the one before.
+BUILDS = ("peerlogd", "peerlogd-base")
 
-    def ratio(s):
-        p, q = get(s, "peerlogd", "msgs_per_s"), get(s, "ref", "msgs_per_s")
-        return p / q if p and q else None
+
+def get(agg, s, r, k):
+    """The median of measure k of receiver r in scenario s, or None."""
+    a = agg.get(f"{s}/{r}")
+    return a[k][0] if a and a.get(k) else None
+
+
+def ref_ratio(agg, s, r):
+    """Receiver r's median msgs/s over the reference's in scenario s."""
+    p, q = get(agg, s, r, "msgs_per_s"), get(agg, s, "ref", "msgs_per_s")
+    return p / q if p and q else None
+
+
+def build_targets(agg, b):
+    """The target rows of one peerlogd build b (peerlogd, peerlogd-base)."""
+    rows = []
     for s, want in (("T16L", 0.6), ("T1L", 0.6), ("T1000", 0.8)):
-        v = ratio(s)
+        v = ref_ratio(agg, s, b)
         if v is not None:
-            rows.append((f"{s}: peerlogd msgs/s vs ref", f">= {want}x",
+            rows.append((f"{s}: {b} msgs/s vs ref", f">= {want}x",
                          f"{v:.2f}x", v >= want))
     for s in ("T16L", "T1L"):
-        v = get(s, "peerlogd", "cpu_per_m")
+        v = get(agg, s, b, "cpu_per_m")
         if v is not None:
-            rows.append((f"{s}: peerlogd CPU-s per 1M msgs", "<= 0.4",
+            rows.append((f"{s}: {b} CPU-s per 1M msgs", "<= 0.4",
                          f"{v:.2f}", v <= 0.4))
-    a = agg.get("U200k/peerlogd")
+    a = agg.get(f"U200k/{b}")
     if a:
         # The sender may fall short of 200k/s here: say what was reached.
         sent = a["sent_rate"][0] if a.get("sent_rate") else 0
@@ -1134,15 +1171,24 @@ def targets(agg):
         met = "yes" if clean_ and sent >= 190_000 else (
             f"yes at {fmt_rate(sent)}/s; 200k/s not reached" if clean_
             else False)
-        rows.append(("U200k: peerlogd UDP loss at 200k/s", "0",
+        rows.append((f"U200k: {b} UDP loss at 200k/s", "0",
                      f"{a['problems']} (sent at "
                      f"{fmt3(a.get('sent_rate'), fmt_rate)}/s)", met))
-    v = get("IDLE", "peerlogd", "kib_per_conn")
+    v = get(agg, "IDLE", b, "kib_per_conn")
     if v is not None:
-        rows.append(("IDLE: peerlogd memory per connection", "<= 1 KiB",
+        rows.append((f"IDLE: {b} memory per connection", "<= 1 KiB",
                      f"{v:.2f} KiB", v <= 1.0))
-    p, n = get("CLIENT", "peerlog", "seconds"), get("CLIENT", "ncat-send",
-                                                     "seconds")
+    return rows
+
+
+def targets(agg):
+    """The issue's targets for each peerlogd build, measured against the
+    reference."""
+    rows = []
+    for b in BUILDS:
+        rows += build_targets(agg, b)
+    p, n = get(agg, "CLIENT", "peerlog", "seconds"), get(
+        agg, "CLIENT", "ncat-send", "seconds")
     if p and n:
         pa = agg["CLIENT/peerlog"]["problems"]
         rows.append(("CLIENT: peerlog vs ncat --send-only (time)",
@@ -1157,6 +1203,104 @@ def targets(agg):
             met = "yes" if met else "NO"
         out.append(f"| {what} | {want} | {got} | {met} |")
     return "\n".join(out)
+
+
+# What the before/after table compares: (measure key, label, formatter).
+COMPARED = {
+    "traffic": (("msgs_per_s", "msgs/s", fmt_rate),
+                ("cpu_per_m", "CPU-s per 1M msgs", lambda v: f"{v:.2f}"),
+                ("peak_mib", "peak RSS MiB", lambda v: f"{v:.1f}")),
+    "idle": (("kib_per_conn", "KiB per connection", lambda v: f"{v:.2f}"),
+             ("held", "connections held", lambda v: f"{v:.0f}")),
+}
+
+
+def pair_ratios(results, s, k):
+    """Measure k of peerlogd over peerlogd-base, run by run (run i of
+    each took its turn next to the other's run i): (min, max) or None."""
+    after = results.get(f"{s}/peerlogd", [])
+    before = results.get(f"{s}/peerlogd-base", [])
+    k = {"peak_mib": "peak_kib"}.get(k, k)   # a run keeps KiB
+    v = [a[k] / b[k] for a, b in zip(after, before)
+         if a.get(k) and b.get(k) and "error" not in a and "error" not in b]
+    return (min(v), max(v)) if v else None
+
+
+def ratios(agg, results, order):
+    """Per scenario: each build's msgs/s over the reference's, and
+    peerlogd's measures over peerlogd-base's (medians over medians)."""
+    out = {}
+    for s in order:
+        r = {}
+        for b in BUILDS:
+            v = ref_ratio(agg, s, b)
+            if v is not None:
+                r[f"{b}_vs_ref"] = v
+        mode = "idle" if SCENARIOS[s]["mode"] == "idle" else "traffic"
+        ab = {}
+        for k, _, _ in COMPARED.get(mode, ()) if s != "CLIENT" else ():
+            a, b = get(agg, s, "peerlogd", k), get(agg, s, "peerlogd-base", k)
+            if a is not None and b:
+                ab[k] = a / b
+                pr = pair_ratios(results, s, k)
+                if pr:
+                    ab[k + "_by_run"] = pr
+        if ab:
+            r["after_over_before"] = ab
+        if r:
+            out[s] = r
+    return out
+
+
+def compare(agg, rat, order):
+    """peerlogd (after) against peerlogd-base (before), as Markdown."""
+    rows = ["| scenario | measure | peerlogd-base (before) | peerlogd (after)"
+            " | after/before | run by run |", "|---|---|---|---|---|---|"]
+    for s in order:
+        ab = rat.get(s, {}).get("after_over_before")
+        if not ab:
+            continue
+        a, b = agg[f"{s}/peerlogd"], agg[f"{s}/peerlogd-base"]
+        mode = "idle" if SCENARIOS[s]["mode"] == "idle" else "traffic"
+        for k, label, f in COMPARED[mode]:
+            if k not in ab:
+                continue
+            pr = ab.get(k + "_by_run")
+            by_run = f"{pr[0]:.2f}–{pr[1]:.2f}x" if pr else "-"
+            rows.append(f"| {s} | {label} | {fmt3(b[k], f)} | {fmt3(a[k], f)}"
+                        f" | {ab[k]:.2f}x | {by_run} |")
+            if k == "msgs_per_s" and "peerlogd_vs_ref" in rat[s] \
+                    and "peerlogd-base_vs_ref" in rat[s]:
+                va, vb = rat[s]["peerlogd_vs_ref"], rat[s][
+                    "peerlogd-base_vs_ref"]
+                rows.append(f"| {s} | msgs/s vs ref | {vb:.2f}x | {va:.2f}x"
+                            f" | {va / vb:.2f}x | - |")
+        if mode == "traffic":
+            rows.append(f"| {s} | faults (worst run) | {b['problems']}"
+                        f" | {a['problems']} | | |")
+    if len(rows) == 2:
+        return ""
+    return ("after/before above 1 is faster for msgs/s, below 1 is leaner for"
+            " CPU and memory; run by run: the range of run i of one over run"
+            " i of the other.\n\n" + "\n".join(rows))
+
+
+def build_info(build):
+    """A build dir, its source tree and that tree's commit ('+dirty' when
+    tracked files differ from it), so a result names what it measured."""
+    r = {"dir": build}
+    try:
+        with open(os.path.join(build, "meson-info", "meson-info.json")) as f:
+            src = json.load(f)["directories"]["source"]
+    except (OSError, ValueError, KeyError):
+        return r
+    r["source"] = src
+    commit = run_text(["git", "-C", src, "rev-parse", "--short", "HEAD"])
+    if re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        dirty = run_text(["git", "-C", src, "status", "--porcelain",
+                          "--untracked-files=no"])
+        r["commit"] = commit + ("+dirty" if dirty else "")
+    return r
 
 
 def machine():
@@ -1193,15 +1337,21 @@ def expand(spec, known, groups=None):
 
 
 def report(results, scenarios, info):
-    """Summarize, print the tables and targets; return all three."""
+    """Summarize, print the tables, targets and the before/after table;
+    return them and the ratios."""
     agg = summarize(results, scenarios)
     table = markdown(agg, info["scenario_order"], info["receiver_order"])
     tgt = targets(agg)
+    rat = ratios(agg, results, info["scenario_order"])
+    cmp_ = compare(agg, rat, info["scenario_order"])
     print(table)
     if tgt:
-        print("\nTargets (peerlogd):\n\n" + tgt)
+        names = [b for b in BUILDS if b in info["receiver_order"]]
+        print(f"\nTargets ({', '.join(names) or 'peerlogd'}):\n\n" + tgt)
+    if cmp_:
+        print("\nBefore and after (peerlogd vs peerlogd-base):\n\n" + cmp_)
     print(f"\nTotal time: {info['total_s'] / 60:.1f} min")
-    return agg, table, tgt
+    return agg, table, tgt, rat, cmp_
 
 
 def rereport(path):
@@ -1229,7 +1379,14 @@ def main():
     ap.add_argument("--scenarios", default="ALL",
                     help="comma list of " + ",".join(SCENARIOS)
                     + ", or UDP / ALL")
-    ap.add_argument("--receivers", default=",".join(RECEIVERS))
+    ap.add_argument("--base-build", metavar="DIR",
+                    help="meson build dir of an older commit: adds the"
+                    " receiver peerlogd-base (DIR/src/peerlogd), run side"
+                    " by side with peerlogd for before and after")
+    ap.add_argument("--receivers",
+                    help="comma list of " + ",".join(RECEIVERS) + " (default"
+                    " all; peerlogd-base only with --base-build, which adds"
+                    " it)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--runs-for", default="",
                     help="fewer runs for some: NAME=N or NAME:SCEN=N, comma"
@@ -1264,9 +1421,14 @@ def main():
         ap.error("--build DIR is required")
 
     ctx.build = os.path.abspath(ctx.build)
+    if ctx.base_build:
+        ctx.base_build = os.path.abspath(ctx.base_build)
+        if ctx.base_build == ctx.build:
+            ap.error("--base-build is the same directory as --build")
     if not ctx.no_ninja:
-        subprocess.run(["ninja", "-C", ctx.build], check=True,
-                       stdout=subprocess.DEVNULL, timeout=600)
+        for d in filter(None, (ctx.build, ctx.base_build)):
+            subprocess.run(["ninja", "-C", d], check=True,
+                           stdout=subprocess.DEVNULL, timeout=600)
     ctx.loadgen = os.path.join(ctx.build, "bench", "loadgen")
     ctx.checkfast = os.path.join(ctx.build, "bench", "checkfast")
     for p in (ctx.loadgen,):
@@ -1279,8 +1441,17 @@ def main():
     ctx.install = (ctx.install or os.geteuid() == 0) and not ctx.no_install
 
     scen_names = expand(ctx.scenarios, list(SCENARIOS), GROUPS)
+    if ctx.receivers is None:
+        ctx.receivers = ",".join(r for r in RECEIVERS
+                                 if ctx.base_build or r != "peerlogd-base")
+    elif ctx.base_build:
+        ctx.receivers += ",peerlogd-base"
     recv_names = expand(ctx.receivers, RECEIVERS)
+    if "peerlogd-base" in recv_names and not ctx.base_build:
+        ap.error("the receiver peerlogd-base needs --base-build DIR")
     recv_names = ensure_peers(ctx, recv_names)
+    if ctx.base_build and "peerlogd-base" not in recv_names:
+        raise SystemExit(f"run.py: no {ctx.base_build}/src/peerlogd")
     if "CLIENT" in scen_names and not shutil.which("ncat") and ctx.install:
         apt(["install", "-y", "-q", "--no-remove", "ncat"])
     scaled = {}
@@ -1302,10 +1473,15 @@ def main():
     receivers = {n: RECEIVER_CLASSES[n](ctx) for n in recv_names}
     info = dict(machine=machine(),
                 versions={n: r.version() for n, r in receivers.items()},
+                builds={n: build_info(r.build_dir())
+                        for n, r in receivers.items()
+                        if isinstance(r, Peerlogd)},
                 command=" ".join(sys.argv), scale=ctx.scale,
                 loadavg_before=os.getloadavg(),
                 started=datetime.datetime.now(datetime.timezone.utc)
                 .isoformat(timespec="seconds"))
+    for n, b in info["builds"].items():
+        log(f"{n}: {b['dir']} ({b.get('commit', 'commit unknown')})")
     if "CLIENT" in scen_names and shutil.which("ncat"):
         info["versions"]["ncat"] = run_text(["ncat", "--version"])
     results = {}
@@ -1338,13 +1514,14 @@ def main():
     info["total_s"] = time.monotonic() - t_begin
     info["loadavg_after"] = os.getloadavg()
     info["scenario_order"], info["receiver_order"] = scen_names, recv_names
-    agg, table, tgt = report(results, scaled, info)
+    agg, table, tgt, rat, cmp_ = report(results, scaled, info)
     os.makedirs(ctx.results, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = os.path.join(ctx.results, f"{stamp}.json")
     with open(path, "w") as f:
         json.dump(dict(info=info, scenarios=scaled, runs=results,
-                       summary=agg, markdown=table, targets=tgt), f,
+                       summary=agg, markdown=table, targets=tgt,
+                       ratios=rat, compare=cmp_), f,
                   indent=1)
     log(f"results: {path}")
     return 0
