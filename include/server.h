@@ -165,12 +165,14 @@ int listen_open(struct server *s, char *err, size_t errlen);
 void listen_announce(struct server *s);
 void listen_pause(struct server *s);
 void listen_resume(struct server *s);
+void listen_starved(struct server *s, int err);
 bool listen_drain(struct server *s);
 void listen_free(struct server *s);
 
 /* peer.c: TCP clients */
 int peer_init(struct server *s);
 void peer_limit(struct server *s);
+bool peer_room(const struct server *s);
 void peer_accept(struct server *s, const struct listen_conf *conf, int fd,
     const struct sockaddr *sa);
 void peer_pause_all(struct server *s);

@@ -58,7 +58,7 @@ listen_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	peer_accept(l->set->server, l->conf, fd, sa);
 }
 
-/* Accepting again after the pause for EMFILE. */
+/* Accepting again after the pause for descriptors. */
 static void
 listen_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -66,36 +66,48 @@ listen_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (!peer_room(s)) {
+		evtimer_add(s->listeners->accept_ev, &accept_pause);
+		return;
+	}
 	/* While the output is stuck, accepting stays off until it drains. */
 	if (!s->paused && !s->stopping)
 		listen_resume(s);
 }
 
 /*
- * accept failed. Out of descriptors, the pending connection would wake the
- * loop again at once: pause accepting for a while instead of spinning.
+ * Out of descriptors (or at the reserve): the pending connection would wake
+ * the loop again at once, so accepting pauses, a second at a time, until
+ * there is room. The clients wait in the listen queue meanwhile. One line
+ * per episode, not one per second while it lasts.
  */
+void
+listen_starved(struct server *s, int err)
+{
+	struct listeners *ls = s->listeners;
+
+	if (!ls->accept_starved)
+		report("accept %s: %s; pausing accept for %lds",
+		    ls->n > 0 ? ls->l[0].addr : "-", strerror(err),
+		    (long)accept_pause.tv_sec);
+	ls->accept_starved = true;
+	listen_pause(s);
+	if (ls->accept_ev == NULL)
+		ls->accept_ev = evtimer_new(s->base, listen_resume_cb, s);
+	if (ls->accept_ev != NULL)
+		evtimer_add(ls->accept_ev, &accept_pause);
+}
+
+/* accept failed: out of descriptors or memory, pause accepting. */
 static void
 listen_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct listener *l = arg;
-	struct listeners *ls = l->set;
 	int e = errno;
 
 	(void)lev;
-	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
-		return;
-	/* One line per episode, not one per second while it lasts. */
-	if (!ls->accept_starved)
-		report("accept %s: %s; pausing accept for %lds", l->addr,
-		    strerror(e), (long)accept_pause.tv_sec);
-	ls->accept_starved = true;
-	listen_pause(ls->server);
-	if (ls->accept_ev == NULL)
-		ls->accept_ev =
-		    evtimer_new(ls->server->base, listen_resume_cb, ls->server);
-	if (ls->accept_ev != NULL)
-		evtimer_add(ls->accept_ev, &accept_pause);
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+		listen_starved(l->set->server, e);
 }
 
 /* Add a TCP listener on a bound, listening socket. */
@@ -206,12 +218,15 @@ listen_pause(struct server *s)
 			evconnlistener_disable(ls->l[i].lev);
 }
 
-/* Accept again. */
+/* Accept again, unless the descriptor reserve is reached (the pause
+ * timer then retries). */
 void
 listen_resume(struct server *s)
 {
 	struct listeners *ls = s->listeners;
 
+	if (!peer_room(s))
+		return;
 	for (size_t i = 0; i < ls->n; i++)
 		if (ls->l[i].lev != NULL && evconnlistener_enable(ls->l[i].lev))
 			report("listening %s: cannot watch the socket",

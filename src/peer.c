@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -29,9 +30,9 @@
 /* What one evbuffer_read of libevent 2.1 takes at most. */
 #define PEER_LIBEVENT_READ 4096
 /* Descriptors kept free of clients: a SIGHUP reopen, the accept that
- * rejects a client over the limit, the shutdown's accepts (OpenBSD
- * syslogd's FD_RESERVE). */
-#define PEER_FD_RESERVE 8
+ * rejects a client over --max-clients, the shutdown's accepts, one spare
+ * (OpenBSD syslogd's FD_RESERVE). */
+#define PEER_FD_RESERVE 4
 
 /*
  * Where a connection is in its life. Each phase before PEER_LINES (the
@@ -76,7 +77,7 @@ struct peers {
 	struct peer_list live; /* least recently read first */
 	struct peer_list dead; /* closed, freed by reap_ev */
 	size_t n;
-	size_t max;  /* --max-clients, or less when descriptors are short */
+	size_t fd_room; /* clients the descriptor limit leaves room for */
 	char *rdbuf; /* PEER_READ bytes: where clients are read into */
 	struct event *reap_ev;
 	struct source_map sources;
@@ -557,7 +558,7 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 		peer_refuse(s, conf, fd, addr, REJECT_ACL);
 		return;
 	}
-	if (ps->n >= ps->max) {
+	if (ps->n >= s->opts->max_clients) {
 		peer_refuse(s, conf, fd, addr, REJECT_MAX_CLIENTS);
 		return;
 	}
@@ -588,6 +589,10 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 	memcpy(p->addr, addr, sizeof(addr));
 	TAILQ_INSERT_TAIL(&ps->live, p, entry);
 	ps->n++;
+	/* The clients waiting in the listen queue wait there until one of
+	 * these goes: the reserve stays free. */
+	if (!peer_room(s))
+		listen_starved(s, EMFILE);
 	/* No listener kind has a phase before its lines yet. */
 	peer_lines(p);
 }
@@ -770,7 +775,8 @@ peer_open_fds(void)
 /*
  * Everything is open: set how many clients the descriptor limit leaves room
  * for, keeping PEER_FD_RESERVE free, so a reopen and the accept that
- * rejects one client too many always find a descriptor.
+ * rejects one client too many always find a descriptor (OpenBSD syslogd's
+ * FD_RESERVE).
  */
 void
 peer_limit(struct server *s)
@@ -778,16 +784,18 @@ peer_limit(struct server *s)
 	struct peers *ps = s->peers;
 	struct rlimit rl;
 
-	ps->max = s->opts->max_clients;
+	ps->fd_room = SIZE_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
 	size_t used = peer_open_fds() + PEER_FD_RESERVE;
-	size_t room = rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
-	if (room < ps->max) {
-		ps->max = room;
-		report("descriptor limit %llu: at most %zu clients at once",
-		    (unsigned long long)rl.rlim_cur, room);
-	}
+	ps->fd_room = rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
+}
+
+/* Whether one more client leaves the descriptor reserve untouched. */
+bool
+peer_room(const struct server *s)
+{
+	return s->peers->n < s->peers->fd_room;
 }
 
 /* Make the server's client list (see server.h). */
@@ -801,7 +809,7 @@ peer_init(struct server *s)
 	s->peers = ps;
 	TAILQ_INIT(&ps->live);
 	TAILQ_INIT(&ps->dead);
-	ps->max = s->opts->max_clients;
+	ps->fd_room = SIZE_MAX;
 	ps->rdbuf = malloc(PEER_READ);
 	ps->reap_ev = event_new(s->base, -1, 0, peer_reap_cb, ps);
 	if (ps->rdbuf == NULL || ps->reap_ev == NULL)

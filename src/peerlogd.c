@@ -62,8 +62,8 @@ peerlogd_run(struct event_base *base, void *opts)
 	    server_open_output(&s, err, sizeof(err)) != 0) {
 		report("%s", err);
 	} else {
-		listen_announce(&s);
 		server_start(&s);
+		listen_announce(&s);
 		rc = server_run(&s);
 		block_signals();
 	}

@@ -59,6 +59,16 @@ put(char *d, const char *s)
 	return d + len;
 }
 
+/* Append s at d but not past end; return the new end. */
+static char *
+put_upto(char *d, const char *end, const char *s)
+{
+	size_t len = strnlen(s, (size_t)(end - d));
+
+	memcpy(d, s, len);
+	return d + len;
+}
+
 /* Append v in decimal at d; return the new end. */
 static char *
 put_num(char *d, unsigned long long v)
@@ -174,20 +184,24 @@ void
 record_head_init(struct record_head *h, enum record_fmt fmt, const char *proto,
     const char *peer)
 {
-	char *d = h->text;
+	static const char jp[] = "\",\"proto\":\"", jq[] = "\",\"peer\":\"",
+			  je[] = "\",\"event\":\"";
+	char *d = h->text, *end = h->text + RECORD_HEAD_MAX;
 
+	/* Bounded: the punctuation always fits, the texts are cut to the
+	 * room left for them (ours, and far shorter in practice). */
 	h->fmt = fmt;
 	if (fmt == RECORD_JSON) {
-		d = put(d, "\",\"proto\":\"");
-		d = put(d, proto);
-		d = put(d, "\",\"peer\":\"");
-		d = put(d, peer);
-		d = put(d, "\",\"event\":\"");
+		d = put(d, jp);
+		d = put_upto(d, end - (sizeof(jq) - 1) - (sizeof(je) - 1), proto);
+		d = put(d, jq);
+		d = put_upto(d, end - (sizeof(je) - 1), peer);
+		d = put(d, je);
 	} else {
 		*d++ = ' ';
-		d = put(d, proto);
+		d = put_upto(d, end - 2, proto);
 		*d++ = ' ';
-		d = put(d, peer);
+		d = put_upto(d, end - 1, peer);
 		*d++ = ' ';
 	}
 	h->len = (unsigned char)(d - h->text);
