@@ -7,7 +7,7 @@
 enum frame_kind {
 	FRAME_NEED, /* no complete message yet: wait for more bytes */
 	FRAME_LINE, /* a whole line (or the final tail at end of stream) */
-	FRAME_PART, /* max_line bytes of an overlong line; more follow */
+	FRAME_PART, /* a piece of an overlong line (see frame_next) */
 };
 
 struct frame {
@@ -17,9 +17,21 @@ struct frame {
 };
 
 /*
+ * Most bytes of a stream frame_next needs to see to frame a message: with
+ * this many it never returns FRAME_NEED. Past max_line it may need a CR LF,
+ * or the rest of a UTF-8 character that a cut at max_line would split.
+ */
+#define FRAME_WINDOW(max_line) ((max_line) + 3)
+
+/*
  * Find the next message in the n bytes at p of a stream. LF ends a line and
  * a CR right before it is dropped. A line whose content is longer than
- * max_line (>= 1) comes out as FRAME_PART pieces of max_line bytes.
+ * max_line (>= 1) comes out as FRAME_PART pieces (len == used) of max_line
+ * bytes, except that a piece ends before a valid UTF-8 character that
+ * would be cut in two: when the byte at max_line continues a character
+ * whose lead byte is at max_line - 3 or later (not at 0: a piece is never
+ * empty) and the character is valid, the piece ends before its lead byte,
+ * so it is 1 to 3 bytes shorter. Invalid bytes are cut at max_line.
  */
 struct frame frame_next(const char *p, size_t n, size_t max_line);
 

@@ -1,6 +1,8 @@
 /* Line framing for TCP streams; datagram trimming for UDP. */
+#include <stdbool.h>
 #include <string.h>
 
+#include "escape.h"
 #include "frame.h"
 
 /* A whole line of len content bytes, used bytes with its line end. */
@@ -10,11 +12,56 @@ line(size_t len, size_t used)
 	return (struct frame){FRAME_LINE, len, used};
 }
 
-/* A max_line piece of an overlong line. */
+/* A piece of len bytes of an overlong line. */
 static struct frame
-part(size_t max_line)
+part(size_t len)
 {
-	return (struct frame){FRAME_PART, max_line, max_line};
+	return (struct frame){FRAME_PART, len, len};
+}
+
+/* Length of the UTF-8 sequence the byte c leads, or 0 if c leads none. */
+static size_t
+lead_len(unsigned char c)
+{
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef)
+		return 3;
+	if (c >= 0xf0 && c <= 0xf4)
+		return 4;
+	return 0;
+}
+
+/*
+ * Where to cut an overlong line whose first n bytes (more than max_line,
+ * no LF among the bytes looked at) are at p: max_line, or before the lead
+ * byte of a valid UTF-8 character that max_line would cut in two, so both
+ * pieces stay readable. Returns 0 when that depends on bytes not here yet
+ * (only when more may come): at most FRAME_WINDOW(max_line) are needed.
+ */
+static size_t
+cut_at(const char *p, size_t n, size_t max_line, bool more)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	if ((u[max_line] & 0xc0) != 0x80)
+		return max_line;
+	/* The byte at the cut continues a character: find the byte that
+	 * leads it, at most 3 back. A CR or LF is never a continuation byte,
+	 * so the character never reaches past the line's content. */
+	for (size_t j = max_line; j-- > 0 && max_line - j <= 3;) {
+		if ((u[j] & 0xc0) == 0x80)
+			continue;
+		size_t len = lead_len(u[j]);
+		/* A piece is never empty: a character longer than max_line
+		 * that starts the piece is cut at max_line. */
+		if (len == 0 || j + len <= max_line || j == 0)
+			return max_line;
+		if (j + len > n)
+			return more ? 0 : max_line;
+		return escape_utf8_len(u + j, len) == len ? j : max_line;
+	}
+	return max_line;
 }
 
 /* Next message of a stream (see frame.h). */
@@ -25,6 +72,7 @@ frame_next(const char *p, size_t n, size_t max_line)
 	 * LF need be searched past that. */
 	size_t span = n < max_line + 2 ? n : max_line + 2;
 	const char *lf = memchr(p, '\n', span);
+	size_t cut;
 
 	if (lf != NULL) {
 		size_t len = (size_t)(lf - p);
@@ -33,12 +81,13 @@ frame_next(const char *p, size_t n, size_t max_line)
 			len--;
 		if (len <= max_line)
 			return line(len, used);
-		return part(max_line);
+		return part(cut_at(p, len, max_line, false));
 	}
 	/* No LF yet. Enough bytes to know the content is overlong, unless
 	 * the byte after max_line is a CR that an LF may still follow. */
-	if (n > max_line + 1 || (n == max_line + 1 && p[max_line] != '\r'))
-		return part(max_line);
+	if ((n > max_line + 1 || (n == max_line + 1 && p[max_line] != '\r')) &&
+	    (cut = cut_at(p, n, max_line, true)) != 0)
+		return part(cut);
 	return (struct frame){FRAME_NEED, 0, 0};
 }
 
@@ -50,9 +99,10 @@ frame_final(const char *p, size_t n, size_t max_line)
 
 	if (f.kind != FRAME_NEED || n == 0)
 		return f;
-	/* The tail has no LF and fits, or is content plus a CR. */
+	/* The tail has no LF and fits, or is content plus a CR, or ends
+	 * inside a character that crosses the cut: no more bytes come. */
 	if (n > max_line)
-		return part(max_line);
+		return part(cut_at(p, n, max_line, false));
 	return line(n, n);
 }
 

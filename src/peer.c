@@ -203,7 +203,7 @@ peer_process(struct peer *p, bool final)
 		/* A line crosses the first chain's end: make as much of it
 		 * contiguous as framing needs, copying only that. */
 		struct evbuffer_ptr lf = evbuffer_search(in, "\n", 1, NULL);
-		size_t want = max_line + 2;
+		size_t want = FRAME_WINDOW(max_line);
 		if (lf.pos >= 0 && (size_t)lf.pos + 1 < want)
 			want = (size_t)lf.pos + 1;
 		if (evbuffer_pullup(

@@ -184,3 +184,103 @@ def test_udp_large_datagram_is_one_record(shared_server):
     peer = udp_send(shared_server.udp_addr, data)
     shared_server.wait_event(peer, "msg")
     assert shared_server.of(peer) == [("udp", peer, "msg", data.decode())]
+
+
+# --max-line cuts an overlong line before a valid UTF-8 character that a cut
+# at max_line would split (a piece is then 1 to 3 bytes shorter), so every
+# piece stays readable; invalid bytes are still cut at max_line.
+UTF8_LINE = "abc€déf😀"  # 14 bytes: the cuts at 4, 8 and 12 fall inside €, é, 😀
+UTF8_PIECES = [("msg+", "abc"), ("msg+", "€d"), ("msg+", "éf"), ("msg", "😀")]
+
+
+@pytest.mark.parametrize("writes", [
+    [UTF8_LINE.encode() + b"\n"],
+    [b"abc\xe2", b"\x82\xacd\xc3", b"\xa9f\xf0\x9f", b"\x98", b"\x80\n"],
+], ids=["one-write", "split-inside-characters"])
+def test_max_line_does_not_split_a_utf8_character_text(start_server, writes):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "4")
+    peer, recs = tcp_session(srv, writes)
+    assert msgs(recs) == UTF8_PIECES
+
+
+def test_max_line_does_not_split_a_utf8_character_json(start_server):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "4", fmt="json")
+    peer, recs = tcp_session(srv, UTF8_LINE.encode() + b"\r\n")
+    pieces = [r for r in recs if r["event"] in ("msg", "msg+")]
+    assert [(r["event"], r["msg"]) for r in pieces] == UTF8_PIECES
+    assert not any("lossy" in r for r in pieces)
+
+
+def test_max_line_tail_is_not_split_inside_a_utf8_character(start_server):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "4")
+    peer, recs = tcp_session(srv, UTF8_LINE.encode())
+    assert msgs(recs) == UTF8_PIECES
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_long_utf8_line_split_into_valid_pieces_rejoins(start_server, fmt):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "100", fmt=fmt)
+    line = "x" + "😀é€" * 150  # a cut at every 100th byte would split 9 characters
+    data = line.encode()
+    # Sent in writes of 37 bytes, so reads end inside characters too.
+    peer, recs = tcp_session(srv, [data[i:i + 37] for i in range(0, len(data), 37)]
+                             + [b"\n"])
+    if fmt == "json":
+        pieces = [(r["event"], r["msg"]) for r in recs if r["event"] in ("msg", "msg+")]
+        assert not any("lossy" in r for r in recs)
+    else:
+        pieces = msgs(recs)
+    assert "".join(t for _, t in pieces) == line
+    assert [e for e, _ in pieces] == ["msg+"] * (len(pieces) - 1) + ["msg"]
+    assert not any("\\x" in t for _, t in pieces)
+    assert all(97 <= len(t.encode()) <= 100 for _, t in pieces[:-1])
+    assert any(len(t.encode()) < 100 for _, t in pieces[:-1])
+    if fmt == "json":
+        assert (recs[-1]["msgs"], recs[-1]["bytes"]) == (len(pieces), len(data) + 1)
+    else:
+        assert recs[-1][3] == f"reason=eof msgs={len(pieces)} bytes={len(data) + 1}"
+
+
+@pytest.mark.parametrize("sent,pieces", [
+    (b"abc\xe0\x80\x80d\n", [("msg+", "abc\\xe0"), ("msg", "\\x80\\x80d")]),
+    (b"ab\xed\xa0\x80\n", [("msg+", "ab\\xed\\xa0"), ("msg", "\\x80")]),
+    (b"abc\xe2\x82\n", [("msg+", "abc\\xe2"), ("msg", "\\x82")]),
+    (b"abc\xf0\x9f\x98x\n", [("msg+", "abc\\xf0"), ("msg", "\\x9f\\x98x")]),
+    (b"abc\xf0\x9f\x98", [("msg+", "abc\\xf0"), ("msg", "\\x9f\\x98")]),
+], ids=["overlong", "surrogate", "cut-short", "bad-4th-byte", "tail-cut-short"])
+def test_invalid_utf8_at_the_cut_is_cut_at_max_line(start_server, sent, pieces):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "4")
+    peer, recs = tcp_session(srv, sent)
+    assert msgs(recs) == pieces
+
+
+def test_invalid_utf8_at_the_cut_is_cut_at_max_line_json(start_server):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "4", fmt="json")
+    peer, recs = tcp_session(srv, b"abc\xe0\x80\x80d\n")
+    pieces = [r for r in recs if r["event"] in ("msg", "msg+")]
+    assert [(r["event"], r["msg"], r.get("lossy")) for r in pieces] == [
+        ("msg+", "abc\ufffd", True), ("msg", "\ufffd\ufffdd", True)]
+
+
+def test_character_longer_than_max_line_is_cut_at_max_line(start_server):
+    srv = start_server("-t", "127.0.0.1:0", "--max-line", "3")
+    peer, recs = tcp_session(srv, "😀é\n".encode())
+    assert msgs(recs) == [("msg+", "\\xf0\\x9f\\x98"), ("msg", "\\x80é")]
+
+
+def test_utf8_character_at_the_cut_across_reads_does_not_stall(start_server):
+    # At the default --max-line a 4-byte character whose lead byte is at
+    # max_line - 1 needs max_line + 3 bytes to frame: lines that cross the
+    # server's buffer chains must still be framed (an earlier fix spun).
+    srv = start_server("-t", "127.0.0.1:0")
+    line = "a" * 8191 + "😀" + "b" * 10
+    data = b"".join(b"x" * (k % 97) + b"\n" + line.encode() + b"\n" for k in range(200))
+    peer, recs = tcp_session(srv, data)
+    expect = []
+    for k in range(200):
+        expect += [("msg", "x" * (k % 97)), ("msg+", "a" * 8191), ("msg", "😀" + "b" * 10)]
+    # Compared as (event, length, first and last characters): short diffs.
+    def brief(pieces):
+        return [(e, len(t), t[:1], t[-1:]) for e, t in pieces]
+    assert brief(msgs(recs)) == brief(expect)
+    assert msgs(recs) == expect

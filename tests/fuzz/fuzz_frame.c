@@ -3,7 +3,9 @@
  * how the rest, the stream, is cut into reads; the stream is fed through a
  * simulated input buffer with frame_next, then frame_final at the end. The
  * messages must rebuild the stream exactly and match both the same stream
- * fed whole and a reference framer written here. The stream is also
+ * fed whole and a reference framer written here, which finds the UTF-8
+ * characters a cut would split by decoding them (fuzz_utf8_seq); the pieces
+ * of a valid UTF-8 line must be valid UTF-8 each. The stream is also
  * trimmed as a datagram.
  */
 #include <stdint.h>
@@ -34,7 +36,7 @@ struct msg {
 };
 
 /* How the stream arrives: read sizes from a seeded generator, and whether
- * the buffer is capped at max_line + 2 like the server's read watermark. */
+ * the buffer is capped at FRAME_WINDOW(max_line) like the server's. */
 struct feed {
 	uint32_t state;
 	size_t most; /* largest read */
@@ -64,7 +66,16 @@ check_frame(const char *p, size_t avail, size_t max_line, struct frame f,
 	FUZZ_CHECK(f.len <= f.used && f.len <= max_line);
 	FUZZ_CHECK(memchr(p, '\n', f.len) == NULL);
 	if (f.kind == FRAME_PART) {
-		FUZZ_CHECK(f.len == max_line && f.used == max_line);
+		/* max_line, or 1 to 3 bytes less and then the next byte starts
+		 * a valid character that max_line would have cut. */
+		uint32_t cp;
+		FUZZ_CHECK(
+		    f.used == f.len && f.len >= 1 && f.len + 3 >= max_line);
+		FUZZ_CHECK(
+		    f.len == max_line ||
+		    f.len + fuzz_utf8_seq((const unsigned char *)p + f.len,
+		                avail - f.len, &cp) >
+		        max_line);
 		return;
 	}
 	switch (f.used - f.len) {
@@ -96,9 +107,9 @@ drain(const char *s, size_t n, size_t *start, size_t end, size_t max_line,
 		struct frame f = frame_next(s + *start, avail, max_line);
 		FRAME_UNPOISON(s + end, n - end);
 		if (f.kind == FRAME_NEED) {
-			/* The watermark max_line + 2 must always be enough. */
+			/* FRAME_WINDOW bytes must always be enough. */
 			FUZZ_CHECK(f.len == 0 && f.used == 0);
-			FUZZ_CHECK(avail <= max_line + 1);
+			FUZZ_CHECK(avail < FRAME_WINDOW(max_line));
 			return;
 		}
 		check_frame(s + *start, avail, max_line, f, false, *start, n);
@@ -117,7 +128,7 @@ run(const char *s, size_t n, size_t max_line, struct feed *fd, struct msg *out)
 	while (end < n) {
 		size_t want = fd != NULL ? feed_next(fd) : n;
 		if (fd != NULL && fd->capped) {
-			size_t room = max_line + 2 - (end - start);
+			size_t room = FRAME_WINDOW(max_line) - (end - start);
 			FUZZ_CHECK(room > 0);
 			if (want > room)
 				want = room;
@@ -136,6 +147,25 @@ run(const char *s, size_t n, size_t max_line, struct feed *fd, struct msg *out)
 	return nout;
 }
 
+/*
+ * Bytes of the next piece of a line whose len content bytes (more than
+ * max_line) are at p: max_line, unless a valid UTF-8 character starting
+ * after the piece's first byte ends past max_line; the piece then ends
+ * where that character starts.
+ */
+static size_t
+ref_piece(const char *p, size_t len, size_t max_line)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint32_t cp;
+
+	for (size_t k = 1; k < max_line; k++) {
+		if (k + fuzz_utf8_seq(u + k, len - k, &cp) > max_line)
+			return k;
+	}
+	return max_line;
+}
+
 /* The framing of the contract, line by line; returns the message count. */
 static size_t
 ref_frames(const char *s, size_t n, size_t max_line, struct msg *out)
@@ -151,9 +181,12 @@ ref_frames(const char *s, size_t n, size_t max_line, struct msg *out)
 			eol = 2;
 		}
 		size_t len = end - i;
-		for (; len > max_line; len -= max_line, i += max_line)
-			out[nout++] =
-			    (struct msg){i, {FRAME_PART, max_line, max_line}};
+		while (len > max_line) {
+			size_t k = ref_piece(s + i, len, max_line);
+			out[nout++] = (struct msg){i, {FRAME_PART, k, k}};
+			len -= k;
+			i += k;
+		}
 		out[nout++] = (struct msg){i, {FRAME_LINE, len, len + eol}};
 		i += len + eol;
 	}
@@ -196,6 +229,32 @@ check_rebuild(const char *s, size_t n, const struct msg *m, size_t nm)
 	free(re);
 }
 
+/*
+ * Each piece of a line that is valid UTF-8 is valid UTF-8 too, when
+ * max_line can hold any character (>= 4): no character was cut in two.
+ */
+static void
+check_pieces_valid(
+    const char *s, const struct msg *m, size_t nm, size_t max_line)
+{
+	size_t first = 0;
+
+	if (max_line < 4)
+		return;
+	for (size_t i = 0; i < nm; i++) {
+		if (m[i].f.kind != FRAME_LINE)
+			continue;
+		size_t start = m[first].off;
+		size_t end = m[i].off + m[i].f.len;
+		if (fuzz_utf8_valid(s + start, end - start)) {
+			for (size_t j = first; j <= i; j++)
+				FUZZ_CHECK(
+				    fuzz_utf8_valid(s + m[j].off, m[j].f.len));
+		}
+		first = i + 1;
+	}
+}
+
 /* frame_datagram drops exactly one trailing LF or CRLF. */
 static void
 check_datagram(const char *s, size_t n)
@@ -234,6 +293,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t nwhole = run(s, n, max_line, NULL, whole);
 	size_t nref = ref_frames(s, n, max_line, ref);
 	check_rebuild(s, n, chunked, nchunked);
+	check_pieces_valid(s, chunked, nchunked, max_line);
 	FUZZ_CHECK(same(chunked, nchunked, whole, nwhole));
 	FUZZ_CHECK(same(chunked, nchunked, ref, nref));
 	check_datagram(s, n);

@@ -25,7 +25,7 @@ builddir=$4
 # The modules each harness needs, beside its own file and fuzz_util.c.
 case $name in
 escape) modules="escape.c" ;;
-frame) modules="frame.c" ;;
+frame) modules="frame.c escape.c" ;;
 record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;

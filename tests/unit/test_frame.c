@@ -1,7 +1,9 @@
 /* Unit tests of frame.c: TCP line framing (LF, CRLF, overlong lines split
- * into continued pieces, tails at end of stream) and UDP datagram trimming.
+ * into continued pieces, never inside a valid UTF-8 character, tails at end
+ * of stream) and UDP datagram trimming.
  * A simulated connection buffer checks that every way of cutting a stream
  * into reads gives the same messages as a reference splitter. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "frame.h"
@@ -161,6 +163,77 @@ test_datagram(void)
 	DGRAM("a\n\r", 3, "datagram: LF then CR at the end: both kept");
 }
 
+/*
+ * Overlong lines are cut before a valid UTF-8 character that max_line
+ * would split; invalid bytes, and a character that starts the piece, are
+ * cut at max_line.
+ */
+static void
+test_utf8_cut(void)
+{
+	NEXT("abc\xc3\xa9\n", 4, FRAME_PART, 3, 3,
+	    "utf8: a 2-byte character across the cut starts the next piece");
+	NEXT("ab\xe2\x82\xac\n", 4, FRAME_PART, 2, 2,
+	    "utf8: a 3-byte character across the cut, lead 2 back");
+	NEXT("abc\xe2\x82\xac\n", 4, FRAME_PART, 3, 3,
+	    "utf8: a 3-byte character across the cut, lead 1 back");
+	NEXT("a\xf0\x9f\x98\x80\n", 4, FRAME_PART, 1, 1,
+	    "utf8: a 4-byte character across the cut, lead 3 back");
+	NEXT("abc\xf0\x9f\x98\x80\n", 4, FRAME_PART, 3, 3,
+	    "utf8: a 4-byte character across the cut, lead 1 back");
+	NEXT("abc\xc3\xa9\r\n", 4, FRAME_PART, 3, 3,
+	    "utf8: the same with a CRLF line end");
+	NEXT("\xf0\x9f\x98\x80x\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a character that ends at the cut is not moved");
+	NEXT("ab\xc3\xa9\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a stray continuation byte after a character: max_line");
+	NEXT("abcd\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a continuation byte after ASCII: max_line");
+	NEXT("a\x80\x80\x80\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: no lead byte within 3 bytes: max_line");
+	NEXT("abc\xc3\x28\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a lead byte without its continuation: max_line");
+	NEXT("abc\xe0\x80\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: an overlong form across the cut: max_line");
+	NEXT("ab\xed\xa0\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a surrogate across the cut: max_line");
+	NEXT("abc\xf4\x90\x80\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a code point past U+10FFFF across the cut: max_line");
+	NEXT("abc\xc0\x80\n", 4, FRAME_PART, 4, 4,
+	    "utf8: an overlong 2-byte form across the cut: max_line");
+	NEXT("abc\xe2\x82\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a character cut short by the line end: max_line");
+	NEXT("abc\xe2\x82\r\n", 4, FRAME_PART, 4, 4,
+	    "utf8: a character cut short by CRLF: max_line");
+	NEXT("\xf0\x9f\x98\x80\n", 3, FRAME_PART, 3, 3,
+	    "utf8: a character longer than max_line is cut (never empty)");
+	NEXT("\xc3\xa9\n", 1, FRAME_PART, 1, 1,
+	    "utf8: max_line 1 cuts a 2-byte character");
+	NEXT("x\xe2\x82\xac\n", 3, FRAME_PART, 1, 1,
+	    "utf8: max_line 3, a 3-byte character after one byte moves");
+	/* Waiting for the rest of the character, never past the window. */
+	NEXT("abc\xc3\xa9", 4, FRAME_PART, 3, 3,
+	    "utf8: no LF, the whole character here: PART at once");
+	NEXT("abc\xf0\x9f", 4, FRAME_NEED, 0, 0,
+	    "utf8: no LF, 2 of 4 bytes of a character here: NEED");
+	NEXT("abc\xf0\x9f\x98", 4, FRAME_NEED, 0, 0,
+	    "utf8: no LF, 3 of 4 bytes here (max_line + 2 bytes): NEED");
+	NEXT("abc\xf0\x9f\x98\x80", 4, FRAME_PART, 3, 3,
+	    "utf8: no LF, FRAME_WINDOW bytes: PART before the character");
+	NEXT("abc\xf0\x9f\x98x", 4, FRAME_PART, 4, 4,
+	    "utf8: no LF, FRAME_WINDOW bytes, invalid: PART of max_line");
+	NEXT("ab\xc3\xa9\x80", 4, FRAME_PART, 4, 4,
+	    "utf8: no LF, a continuation byte after a character: no wait");
+	NEXT("abcd\x80", 4, FRAME_PART, 4, 4,
+	    "utf8: no LF, a stray continuation byte: no wait");
+	FINAL("abc\xf0\x9f\x98", 4, FRAME_PART, 4, 4,
+	    "utf8: final, a tail ending inside a character: max_line");
+	FINAL("abc\xe2\x82\xac", 4, FRAME_PART, 3, 3,
+	    "utf8: final, a tail whose last character crosses the cut");
+	FINAL("ab\xe2\x82\xac", 4, FRAME_PART, 2, 2,
+	    "utf8: final, a 3-byte character ends the tail");
+}
+
 /* One message the framer produced (or the reference expects). */
 struct msg {
 	enum frame_kind kind;
@@ -191,14 +264,58 @@ msgs_add(struct msgs *l, enum frame_kind kind, const char *p, size_t len)
 	l->n++;
 }
 
+/*
+ * Length of the valid UTF-8 character of 2 to 4 bytes at p (n bytes there),
+ * or 0: decoded to its code point, which must need that many bytes, be at
+ * most U+10FFFF and not a surrogate.
+ */
+static size_t
+ref_utf8(const unsigned char *p, size_t n)
+{
+	static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t len = p[0] >= 0xf8   ? 0
+	             : p[0] >= 0xf0 ? 4
+	             : p[0] >= 0xe0 ? 3
+	             : p[0] >= 0xc0 ? 2
+	                            : 0;
+	uint32_t cp;
+
+	if (len == 0 || len > n)
+		return 0;
+	cp = p[0] & (0x7fu >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* Bytes of the next piece of a line whose len > max content bytes are at
+ * p: max, or less when a valid character starting after the piece's first
+ * byte would end past max (a character starts at most 3 bytes back). */
+static size_t
+ref_piece(const char *p, size_t len, size_t max)
+{
+	for (size_t k = max > 3 ? max - 3 : 1; k < max; k++) {
+		size_t clen = ref_utf8((const unsigned char *)p + k, len - k);
+		if (clen != 0 && k + clen > max)
+			return k;
+	}
+	return max;
+}
+
 /* Add one line's content (CR/LF gone) as pieces of at most max bytes. */
 static void
 ref_add_content(struct msgs *l, const char *p, size_t len, size_t max)
 {
 	while (len > max) {
-		msgs_add(l, FRAME_PART, p, max);
-		p += max;
-		len -= max;
+		size_t piece = ref_piece(p, len, max);
+		msgs_add(l, FRAME_PART, p, piece);
+		p += piece;
+		len -= piece;
 	}
 	msgs_add(l, FRAME_LINE, p, len);
 }
@@ -232,7 +349,8 @@ frame_sane(struct msgs *l, struct frame f, size_t n, size_t max)
 	if (f.kind == FRAME_NEED)
 		return true;
 	if (f.used == 0 || f.used > n || f.len > f.used || f.len > max ||
-	    (f.kind == FRAME_PART && (f.len != max || f.used != max))) {
+	    (f.kind == FRAME_PART &&
+	        (f.len != f.used || f.len == 0 || f.len + 3 < max))) {
 		l->bad = true;
 		snprintf(l->what, sizeof(l->what),
 		    "bad frame %s len=%zu used=%zu for n=%zu max=%zu",
@@ -269,7 +387,7 @@ simulate(struct msgs *l, const char *s, size_t n, const size_t *cuts,
 			memmove(buf, buf + f.used, have - f.used);
 			have -= f.used;
 		}
-		if (!l->bad && have > max + 1) {
+		if (!l->bad && have >= FRAME_WINDOW(max)) {
 			l->bad = true;
 			snprintf(l->what, sizeof(l->what),
 			    "NEED with %zu bytes held (max_line %zu)", have,
@@ -331,6 +449,19 @@ static const char *const streams[] = {
     "abcdefghijklmnop\r\nq\r\r\n\rr\n",
     "a\r\r\r\n\r\r\nbcdef\r",
     "\n\n\r\n\n",
+    /* Valid UTF-8 of every length, lines ending in CRLF and the tail in
+     * a 4-byte character. */
+    "a\xc3\xa9"
+    "b\xe2\x82\xac"
+    "c\xf0\x9f\x98\x80"
+    "d\xc3\xa9\xc3\xa9\xe2\x82\xac"
+    "\xf0\x9f\x98\x80\r\nxy\xf0\x9f\x98\x80",
+    /* Invalid sequences: overlong, surrogate, cut short, stray
+     * continuation bytes, past U+10FFFF, a lone lead at the end. */
+    "ab\xe0\x80\x80"
+    "cd\xed\xa0\x80"
+    "e\xf0\x9f\x98x\xc3\n\x80\x80\x80\x80\x80"
+    "\xf4\x90\x80\x80\n\xc3",
 };
 
 /* The same messages come out however a stream is cut into reads. */
@@ -405,6 +536,23 @@ test_reference(void)
 	        l.m[10].len == 2 && memcmp(l.m[10].data, "xy", 2) == 0,
 	    "the reference splitter cuts a sample stream as worked out by "
 	    "hand");
+
+	/* streams[5] at max_line 4: "a\xc3\xa9b", then the 3-byte character
+	 * and "c", then the 4-byte one (each 4 bytes, each ends at the cut);
+	 * "d\xc3\xa9" (3: the next 2-byte character would cross), then
+	 * "\xc3\xa9" (2) and the 3-byte character (3) for the same reason, and
+	 * the line ends with the 4-byte character. "xy" comes before the
+	 * tail's 4-byte character. */
+	s = streams[5];
+	ref_split(&l, s, strlen(s), 4);
+	static const size_t lens[] = {4, 4, 4, 3, 2, 3, 4, 2, 4};
+	bool same = l.n == 9;
+	for (size_t i = 0; same && i < 9; i++)
+		same =
+		    l.m[i].len == lens[i] &&
+		    l.m[i].kind == (i == 6 || i == 8 ? FRAME_LINE : FRAME_PART);
+	ok(same, "the reference splitter cuts a UTF-8 stream at characters as "
+	         "worked out by hand");
 }
 
 /* Run every frame test. */
@@ -415,6 +563,7 @@ main(void)
 	test_need();
 	test_max_line();
 	test_final();
+	test_utf8_cut();
 	test_datagram();
 	test_reference();
 	test_stream_cuts();
