@@ -243,8 +243,9 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 	while (off < n && !blocked && evbuffer_get_length(in) > 0) {
 		size_t have = evbuffer_get_length(in);
 		size_t k = n - off;
-		if (have < max_line + 2 && k > max_line + 2 - have)
-			k = max_line + 2 - have;
+		if (have < FRAME_WINDOW(max_line) &&
+		    k > FRAME_WINDOW(max_line) - have)
+			k = FRAME_WINDOW(max_line) - have;
 		const char *lf = memchr(buf + off, '\n', k);
 		if (lf != NULL)
 			k = (size_t)(lf - (buf + off)) + 1;
@@ -483,7 +484,7 @@ peer_start(struct peer *p)
 	event_free(p->wait_ev);
 	p->wait_ev = NULL;
 	/* No read watermark is needed to bound the input: a read callback
-	 * leaves less than max_line + 2 bytes behind unless the output filled
+	 * leaves less than FRAME_WINDOW(max_line) bytes behind unless the output filled
 	 * up, and then reading stops until what was left is logged. */
 	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
 	if (s->paused || s->stopping)
