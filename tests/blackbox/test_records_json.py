@@ -71,12 +71,17 @@ def test_start_and_stop_records_are_exact(json_server):
 
 
 def test_stats_record_has_numeric_fields_in_order(json_server):
+    # The start record is in the file first: output_bytes is its length.
+    json_server.wait_count(1)
+    start_len = len(json_server.output())
     json_server.send_signal(signal.SIGUSR1)
     json_server.wait_for(lambda rs: any(r["event"] == "stats" for r in rs), "stats")
     raw = [l.decode() for l in json_server.lines() if b'"stats"' in l]
     expect_raw(raw[0], '"proto":"-","peer":"-","event":"stats","clients":0,'
                '"connects":0,"rejects":0,"tcp_msgs":0,"tcp_bytes":0,"udp_msgs":0,'
-               '"udp_bytes":0,"udp_dropped":0}')
+               '"udp_bytes":0,"udp_dropped":0,"udp_dropped_acl":0,'
+               '"udp_dropped_kernel":0,"records_lost":0,'
+               f'"output_bytes":{start_len},"output_errors":0}}')
 
 
 def test_udp_msg_line_is_exact(json_server):

@@ -101,7 +101,9 @@ def test_stats_record_key_order(server):
     assert st[:2] == ("-", "-")
     assert list(parse_kv(st[3])) == ["clients", "connects", "rejects", "tcp_msgs",
                                      "tcp_bytes", "udp_msgs", "udp_bytes",
-                                     "udp_dropped"]
+                                     "udp_dropped", "udp_dropped_acl",
+                                     "udp_dropped_kernel", "records_lost",
+                                     "output_bytes", "output_errors"]
 
 
 def test_empty_message_record_ends_with_msg_and_a_space(server):

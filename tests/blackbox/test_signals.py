@@ -131,11 +131,27 @@ def stats_of(srv, n=1):
     return {k: int(v) for k, v in parse_kv(st[3]).items()}
 
 
+def offset_of_stats(srv, n=1):
+    """Where the n-th stats line begins in the output file: the bytes
+    written before it, which its output_bytes counts when every earlier
+    record was in the file before SIGUSR1."""
+    data = srv.output()
+    pos = -1
+    for _ in range(n):
+        pos = data.index(b" - - stats ", pos + 1)
+    return data.rindex(b"\n", 0, pos) + 1
+
+
 def test_sigusr1_stats_of_a_fresh_server_are_zero(server):
+    server.wait_count(1)  # the start record is written
     server.send_signal(signal.SIGUSR1)
-    assert stats_of(server) == dict(clients=0, connects=0, rejects=0, tcp_msgs=0,
-                                    tcp_bytes=0, udp_msgs=0, udp_bytes=0,
-                                    udp_dropped=0)
+    st = stats_of(server)
+    assert st == dict(clients=0, connects=0, rejects=0, tcp_msgs=0,
+                      tcp_bytes=0, udp_msgs=0, udp_bytes=0,
+                      udp_dropped=0, udp_dropped_acl=0, udp_dropped_kernel=0,
+                      records_lost=0, output_bytes=offset_of_stats(server),
+                      output_errors=0)
+    assert st["output_bytes"] > 0
     assert server.proc.poll() is None
 
 
@@ -160,15 +176,20 @@ def test_sigusr1_stats_count_exactly(start_server):
             u.sendto(b"xyz", srv.udp_addr)
             srv.wait_record(("udp", pu, "msg", "xyz"))
         srv.send_signal(signal.SIGUSR1)
+        # Every record before it was in the file when SIGUSR1 was sent.
         assert stats_of(srv) == dict(clients=1, connects=2, rejects=1, tcp_msgs=3,
                                      tcp_bytes=12, udp_msgs=2, udp_bytes=5,
-                                     udp_dropped=0)
+                                     udp_dropped=0, udp_dropped_acl=0,
+                                     udp_dropped_kernel=0, records_lost=0,
+                                     output_bytes=offset_of_stats(srv),
+                                     output_errors=0)
         # Counts keep growing; a second SIGUSR1 writes a second record.
         c2.sendall(b"more\n")
         srv.wait_record(("tcp", p2, "msg", "more"))
         srv.send_signal(signal.SIGUSR1)
         st = stats_of(srv, 2)
         assert (st["clients"], st["tcp_msgs"], st["tcp_bytes"]) == (1, 4, 17)
+        assert st["output_bytes"] == offset_of_stats(srv, 2)
     finally:
         c1.close()
         c2.close()

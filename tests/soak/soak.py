@@ -1235,7 +1235,9 @@ class Soak:
             "udp_bytes": self.udp_bytes,
         }
         keys = ["clients", "connects", "rejects", "tcp_msgs", "tcp_bytes",
-                "udp_msgs", "udp_bytes", "udp_dropped"]
+                "udp_msgs", "udp_bytes", "udp_dropped", "udp_dropped_acl",
+                "udp_dropped_kernel", "records_lost", "output_bytes",
+                "output_errors"]
         if list(s) != keys:
             self.violate("stats", f"keys {list(s)}")
         for k, v in want.items():

@@ -1,6 +1,7 @@
 /* Unit tests of record.c: the exact text and JSON lines of every event, and
  * record_max as a true bound (checked with canaries on random records). */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "escape.h"
@@ -536,6 +537,65 @@ test_msg_line_matches_frame_next(void)
 	    declined);
 }
 
+/*
+ * record_head_init with a peer text longer than a head holds (issue 9,
+ * defect 9): the head is cut, never overrun. It is formatted into a head
+ * followed by guard bytes, so a write past it shows in any build; then, when
+ * that showed none, into a heap block of exactly a head's size, which
+ * AddressSanitizer watches byte for byte.
+ */
+static void
+test_head_bound(void)
+{
+	static const char *const starts[] = {
+	    " tcp 99999999", "\",\"proto\":\"tcp\",\"peer\":\"99999999"};
+	char peer[300];
+	int f;
+
+	memset(peer, '9', sizeof(peer) - 1);
+	peer[sizeof(peer) - 1] = '\0';
+	for (f = 0; f < 2; f++) {
+		enum record_fmt fmt = f ? RECORD_JSON : RECORD_TEXT;
+		const char *name = f ? "json" : "text";
+		struct guarded {
+			struct record_head h;
+			unsigned char guard[512];
+		} *g = malloc(sizeof(*g));
+		size_t end =
+		    offsetof(struct record_head, text) + RECORD_HEAD_MAX;
+		bool intact = true;
+
+		if (g == NULL)
+			abort();
+		memset(g, 0x5a, sizeof(*g));
+		record_head_init(&g->h, fmt, "tcp", peer);
+		for (size_t i = end; i < sizeof(*g); i++)
+			if (((unsigned char *)g)[i] != 0x5a)
+				intact = false;
+		ok(intact,
+		    "%s: record_head_init with a 299-byte peer writes nothing "
+		    "past the head",
+		    name);
+		ok(g->h.len <= RECORD_HEAD_MAX,
+		    "%s: the head's length %u is at most RECORD_HEAD_MAX", name,
+		    (unsigned)g->h.len);
+		ok(g->h.len >= strlen(starts[f]) &&
+		        memcmp(g->h.text, starts[f], strlen(starts[f])) == 0,
+		    "%s: the cut head begins as the whole head does", name);
+		free(g);
+		if (!intact)
+			continue;
+		struct record_head *h = malloc(sizeof(*h));
+		if (h == NULL)
+			abort();
+		record_head_init(h, fmt, "tcp", peer);
+		ok(h->len <= RECORD_HEAD_MAX,
+		    "%s: a head in a block of its own size holds the cut head",
+		    name);
+		free(h);
+	}
+}
+
 /* Run every record test. */
 int
 main(void)
@@ -548,5 +608,6 @@ main(void)
 	test_kv_bound();
 	test_fast_path_matches_record_format();
 	test_msg_line_matches_frame_next();
+	test_head_bound();
 	return done_testing();
 }
