@@ -134,10 +134,13 @@ server_log_msg(struct server *s, const struct record_head *h, bool cont,
 
 	if (d != NULL)
 		server_commit(s, record_msg(d, h, s->ts.text, cont, msg, len));
+	else
+		s->counters.records_lost++;
 }
 
 /* Frame the next line at buf and log it in one pass (text records): false
- * when it takes frame_next instead (see record_msg_line). */
+ * when it takes frame_next and server_log_msg instead (see record_msg_line;
+ * also when no record can be made: server_log_msg counts it). */
 static inline bool
 server_log_line(struct server *s, const struct record_head *h, const char *buf,
     size_t n, struct frame *f)

@@ -204,9 +204,9 @@ server_can_log_slow(struct server *s)
 }
 
 /*
- * Room for a record of need bytes, or NULL when it cannot be made: memory
- * ran out (said on standard error), or shutdown gave up on the outputs
- * (counted only). The first record of a batch makes sure it is handed over
+ * Room for a record of need bytes, or NULL when it cannot be made (the
+ * caller counts it lost): memory ran out (said on standard error), or
+ * shutdown gave up on the outputs. The first record of a batch makes sure it is handed over
  * by the end of the loop pass.
  */
 char *
@@ -214,17 +214,14 @@ server_log_room(struct server *s, size_t need)
 {
 	struct batch *b = &s->batch;
 
-	if (s->lost) {
-		s->counters.records_lost++;
-		return NULL;
-	}
+	if (s->lost)
+		return NULL; /* the caller counts it */
 	if (b->cap - b->len < need) {
 		size_t cap = b->cap * 2;
 		while (cap - b->len < need)
 			cap *= 2;
 		char *buf = realloc(b->buf, cap);
 		if (buf == NULL) {
-			s->counters.records_lost++;
 			report("out of memory: a record is lost");
 			return NULL;
 		}
@@ -256,6 +253,8 @@ server_log(struct server *s, const char *proto, const char *peer,
 
 	if (d != NULL)
 		server_commit(s, record_format(d, &r, s->opts->format));
+	else
+		s->counters.records_lost++;
 }
 
 /* Whether --allow admits the address (all do without --allow). */

@@ -171,10 +171,11 @@ def flood_ff(srv, n):
     wait_queue_still(addr[1])
 
 
-# The README's bound for what the output and UDP input hold: a batch of
+# The README's bound for what the output and UDP input hold: the batch of
 # 1 MiB plus one largest record (a 64 KiB datagram escaped for JSON, 6 bytes
-# a byte at most, plus its fields), and the UDP receive batch (32 x 64 KiB).
-UDP_BOUND_KIB = (1 * MIB + (6 * 65536 + 512) + 32 * 65536) // KIB
+# a byte at most, plus its fields), as much again held by the output that is
+# behind, and the UDP receive batch (32 x 64 KiB).
+UDP_BOUND_KIB = (2 * (1 * MIB + (6 * 65536 + 512)) + 32 * 65536) // KIB
 # Everything else a running server may touch meanwhile (libevent, stack,
 # malloc's bookkeeping).
 SLACK_KIB = 512
