@@ -100,6 +100,7 @@ def test_output_rotation_at_the_size_limit_splits_no_record(start_server):
         srv.out_path = path
         # The held records go to the new file (far below the limit).
         srv.wait_record(("tcp", peer, "msg", line_text(SENT - 1)), timeout=slow(WAIT))
+    srv.wait_event(peer, "disconnect", timeout=slow(WAIT))
     rc, _, err = srv.stop(timeout=slow(STOP_WAIT))
     assert rc == 0, err
     old = whole_records(path + ".1")

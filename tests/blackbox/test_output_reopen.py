@@ -77,6 +77,8 @@ def test_output_reopen_of_a_fifo_goes_to_it_once_a_reader_opens(start_server):
             out = bytearray()
             read_fd_until(rfd, out, lambda b: b" msg to the fifo\n" in b,
                           "the record in the FIFO", timeout=slow(WAIT))
+        read_fd_until(rfd, out, lambda b: b" disconnect reason=eof " in b,
+                      "the disconnect", timeout=slow(WAIT))
         srv.send_signal(signal.SIGTERM)
         rc = srv.wait_exit(slow(STOP_WAIT))
         read_fd_until(rfd, out, lambda b: b" - - stop " in b, "the stop record")

@@ -69,7 +69,6 @@ def test_output_reserve_admits_or_rejects_every_client_at_the_descriptor_limit(
                 assert c.recv(1) == b"", p
             except ConnectionResetError:
                 pass
-        assert "Too many open files" not in srv.stderr(), srv.stderr()
     finally:
         for c in clients:
             c.close()
