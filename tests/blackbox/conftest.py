@@ -230,6 +230,10 @@ class Server:
         if output == "rawpipe":
             # Records go to a pipe we read by hand and can close (no thread).
             self._raw_r, stdout = os.pipe()
+        elif output == "rawsocket":
+            # The same with a stream socket (socketpair) as standard output.
+            a, b = socket.socketpair()
+            self._raw_r, stdout = a.detach(), b.detach()
         preexec = None
         if nofile is not None:
             # (soft, hard) RLIMIT_NOFILE for the server, set before exec.
@@ -243,7 +247,7 @@ class Server:
             threading.Thread(target=self._pump, args=(self.proc.stderr, self._stderr),
                              daemon=True),
         ]
-        if output == "rawpipe":
+        if output in ("rawpipe", "rawsocket"):
             os.close(stdout)
         else:
             self._threads.append(threading.Thread(
@@ -271,7 +275,7 @@ class Server:
                 self._cond.notify_all()
 
     def close_stdout_reader(self):
-        """With output='rawpipe': wait for the start record on the pipe, then
+        """With output='rawpipe' or 'rawsocket': wait for the start record on the pipe, then
         close the only read end, so the server's next write gets EPIPE."""
         data = b""
         deadline = time.monotonic() + WAIT
@@ -286,9 +290,16 @@ class Server:
         self._raw_r = None
         assert b" start version=" in data, f"no start record on stdout: {data!r}"
 
+    def close_raw_fd(self):
+        """With output='rawpipe' or 'rawsocket': close the test's end now
+        (the reader goes away), whatever was read from it."""
+        if self._raw_r is not None:
+            os.close(self._raw_r)
+            self._raw_r = None
+
     @property
     def raw_fd(self):
-        """With output='rawpipe': the read end of the output pipe, which the
+        """With output='rawpipe' or 'rawsocket': the read end of the output pipe, which the
         test reads (or leaves unread) itself."""
         return self._raw_r
 
@@ -469,6 +480,43 @@ def sanitized():
     return _SANITIZED
 
 
+def slow(seconds):
+    """A wait bound, three times longer for a sanitizer build."""
+    return seconds * 3 if sanitized() else seconds
+
+
+def wait_stderr(srv, pattern, what, timeout=WAIT):
+    """Wait for a whole stderr line matching the regex pattern; return the
+    match. Fails if the server exits first."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in srv.stderr().split("\n"):
+            m = rx.fullmatch(line)
+            if m:
+                return m
+        assert srv.proc.poll() is None, \
+            f"server exited (rc={srv.proc.returncode}) before {what}: {srv.stderr()!r}"
+        assert time.monotonic() < deadline, f"no {what} on stderr: {srv.stderr()!r}"
+        time.sleep(0.02)
+
+
+def read_fd_until(fd, buf, pred, what, timeout=WAIT):
+    """Read fd (a pipe, FIFO or socket) into buf (a bytearray) until
+    pred(buf) is true. A FIFO without a writer reads as EOF: that is waited
+    out like no data, until the timeout."""
+    deadline = time.monotonic() + timeout
+    while not pred(buf):
+        assert time.monotonic() < deadline, \
+            f"timed out reading the output for {what}; read {bytes(buf[-2000:])!r}"
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        chunk = os.read(fd, 1 << 20) if ready else b""
+        if chunk:
+            buf += chunk
+        elif ready:
+            time.sleep(0.02)
+
+
 def run_peerlogd(args, timeout=STOP_WAIT):
     """Run peerlogd expecting it to end by itself (errors, -h, -V).
 
@@ -504,7 +552,8 @@ def start_server(tmp_path):
     out_path=None, nofile=None, wrapper=None) -> Server. With no args the
     server gets -t 127.0.0.1:0 -u 127.0.0.1:0. output: 'file' (adds -o FILE),
     'stdout' (a pipe read by a thread), 'given' (args hold -o out_path),
-    'rawpipe' (see Server.close_stdout_reader and Server.raw_fd). nofile:
+    'rawpipe' or 'rawsocket' (standard output a pipe or a socket the test
+    reads itself: see Server.close_stdout_reader and Server.raw_fd). nofile:
     (soft, hard) RLIMIT_NOFILE to start with. wrapper: argv prefix of a
     command that execs the server in the end (unshare ... sh -c 'exec "$@"')."""
     if not PEERLOGD:
