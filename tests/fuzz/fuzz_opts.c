@@ -7,6 +7,7 @@
  * every time.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,10 +201,24 @@ sole_option(const struct args *a, const char *name)
 	return NULL;
 }
 
+/* Compare two decimal numbers without leading zeros as text: the longer
+ * is the larger, and of equal length the one later in byte order. */
+static int
+decimal_cmp(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	if (na != nb)
+		return na < nb ? -1 : 1;
+	return strcmp(a, b);
+}
+
 /*
  * A numeric option alone on the command line: accepted exactly when its
- * value is all digits and, read without overflow, inside its range; then
- * it is the value stored.
+ * value is all digits and inside its range; then it is the value stored.
+ * The value is never read as a number here (opts.c does that): with its
+ * leading zeros dropped it is compared as text with the bounds printed in
+ * decimal, and with the stored value printed the same way.
  */
 static void
 check_numbers(const struct args *a, enum opts_result r, const struct opts *o)
@@ -216,26 +231,29 @@ check_numbers(const struct args *a, enum opts_result r, const struct opts *o)
 	    {"max-clients", 1, 1000000},
 	    {"idle-timeout", 0, 31536000},
 	};
+	char min[24], max[24], got[24];
 
 	for (size_t k = 0; k < sizeof defs / sizeof defs[0]; k++) {
 		const char *v = sole_option(a, defs[k].name);
-		unsigned long num = 0;
-		size_t i;
 		if (v == NULL)
 			continue;
-		for (i = 0; v[i] >= '0' && v[i] <= '9'; i++) {
-			if (num <= defs[k].max)
-				num = num * 10 + (unsigned long)(v[i] - '0');
-		}
-		bool ok = i > 0 && v[i] == '\0' && num >= defs[k].min &&
-		          num <= defs[k].max;
+		bool digits =
+		    v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
+		const char *sig = v + strspn(v, "0");
+		if (digits && *sig == '\0')
+			sig = "0";
+		snprintf(min, sizeof min, "%lu", defs[k].min);
+		snprintf(max, sizeof max, "%lu", defs[k].max);
+		bool ok = digits && decimal_cmp(sig, min) >= 0 &&
+		          decimal_cmp(sig, max) <= 0;
 		FUZZ_CHECK(r == (ok ? OPTS_RUN : OPTS_ERROR));
 		if (!ok)
 			continue;
-		unsigned long got = k == 0   ? (unsigned long)o->max_line
-		                    : k == 1 ? o->max_clients
-		                             : o->idle_timeout;
-		FUZZ_CHECK(got == num);
+		snprintf(got, sizeof got, "%lu",
+		    k == 0   ? (unsigned long)o->max_line
+		    : k == 1 ? o->max_clients
+		             : o->idle_timeout);
+		FUZZ_CHECK(strcmp(got, sig) == 0);
 	}
 }
 
