@@ -4,7 +4,9 @@
  * opts_parse and opts_parse_client. An error must be one non-empty line
  * that fits the buffer, whatever its size; a result must hold the limits
  * of the contract; parsing must leave argv alone and give the same answer
- * every time.
+ * every time. A numeric option alone must be accepted exactly when its
+ * value is in range, judged by comparing digit strings, on the input and
+ * on values generated from it at and around the bounds.
  */
 #include <stdint.h>
 #include <stdio.h>
