@@ -4,9 +4,12 @@
  * opts_parse and opts_parse_client. An error must be one non-empty line
  * that fits the buffer, whatever its size; a result must hold the limits
  * of the contract; parsing must leave argv alone and give the same answer
- * every time.
+ * every time. A numeric option alone must be accepted exactly when its
+ * value is in range, judged by comparing digit strings, on the input and
+ * on values generated from it at and around the bounds.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,7 +169,7 @@ check_server(const struct args *a, const struct opts *o)
 static void
 check_client(const struct args *a, const struct client_opts *o)
 {
-	unsigned long port = 0;
+	unsigned long port;
 
 	FUZZ_CHECK(o->family == CLIENT_ANY || o->family == CLIENT_INET4 ||
 	           o->family == CLIENT_INET6);
@@ -175,12 +178,11 @@ check_client(const struct args *a, const struct client_opts *o)
 	FUZZ_CHECK(o->port != NULL);
 	FUZZ_CHECK(strcmp(o->port, o->udp ? "1235" : "1234") == 0 ||
 	           in_args(a, o->port));
+	/* The form by strspn, the value by strtoul (5 digits cannot
+	 * overflow it), not by opts.c's digit loop. */
 	size_t n = strlen(o->port);
-	FUZZ_CHECK(n >= 1 && n <= 5);
-	for (size_t i = 0; i < n; i++) {
-		FUZZ_CHECK(o->port[i] >= '0' && o->port[i] <= '9');
-		port = port * 10 + (unsigned long)(o->port[i] - '0');
-	}
+	FUZZ_CHECK(n >= 1 && n <= 5 && strspn(o->port, "0123456789") == n);
+	port = strtoul(o->port, NULL, 10);
 	FUZZ_CHECK(port >= 1 && port <= 65535);
 }
 
@@ -200,42 +202,62 @@ sole_option(const struct args *a, const char *name)
 	return NULL;
 }
 
+/* The numeric options of the contract and their ranges. */
+static const struct {
+	const char *name;
+	unsigned long min, max;
+} defs[] = {
+    {"max-line", 1, 16777216},
+    {"max-clients", 1, 1000000},
+    {"idle-timeout", 0, 31536000},
+};
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+/* Compare two decimal numbers without leading zeros as text: the longer
+ * is the larger, and of equal length the one later in byte order. */
+static int
+decimal_cmp(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	if (na != nb)
+		return na < nb ? -1 : 1;
+	return strcmp(a, b);
+}
+
 /*
  * A numeric option alone on the command line: accepted exactly when its
- * value is all digits and, read without overflow, inside its range; then
- * it is the value stored.
+ * value is all digits and inside its range; then it is the value stored.
+ * The value is never read as a number here (opts.c does that): with its
+ * leading zeros dropped it is compared as text with the bounds printed in
+ * decimal, and with the stored value printed the same way.
  */
 static void
 check_numbers(const struct args *a, enum opts_result r, const struct opts *o)
 {
-	static const struct {
-		const char *name;
-		unsigned long min, max;
-	} defs[] = {
-	    {"max-line", 1, 16777216},
-	    {"max-clients", 1, 1000000},
-	    {"idle-timeout", 0, 31536000},
-	};
+	char min[24], max[24], got[24];
 
-	for (size_t k = 0; k < sizeof defs / sizeof defs[0]; k++) {
+	for (size_t k = 0; k < NDEFS; k++) {
 		const char *v = sole_option(a, defs[k].name);
-		unsigned long num = 0;
-		size_t i;
 		if (v == NULL)
 			continue;
-		for (i = 0; v[i] >= '0' && v[i] <= '9'; i++) {
-			if (num <= defs[k].max)
-				num = num * 10 + (unsigned long)(v[i] - '0');
-		}
-		bool ok = i > 0 && v[i] == '\0' && num >= defs[k].min &&
-		          num <= defs[k].max;
+		bool digits =
+		    v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
+		const char *sig = v + strspn(v, "0");
+		if (digits && *sig == '\0')
+			sig = "0";
+		snprintf(min, sizeof min, "%lu", defs[k].min);
+		snprintf(max, sizeof max, "%lu", defs[k].max);
+		bool ok = digits && decimal_cmp(sig, min) >= 0 &&
+		          decimal_cmp(sig, max) <= 0;
 		FUZZ_CHECK(r == (ok ? OPTS_RUN : OPTS_ERROR));
 		if (!ok)
 			continue;
-		unsigned long got = k == 0   ? (unsigned long)o->max_line
-		                    : k == 1 ? o->max_clients
-		                             : o->idle_timeout;
-		FUZZ_CHECK(got == num);
+		snprintf(got, sizeof got, "%lu",
+		    k == 0   ? (unsigned long)o->max_line
+		    : k == 1 ? o->max_clients
+		             : o->idle_timeout);
+		FUZZ_CHECK(strcmp(got, sig) == 0);
 	}
 }
 
@@ -296,6 +318,123 @@ fuzz_client(struct args *a, size_t small)
 	free(err);
 }
 
+/* A small deterministic generator (xorshift32), seeded from the input. */
+struct rng {
+	uint32_t s;
+};
+
+/* A number below n (n >= 1). */
+static uint32_t
+rng_below(struct rng *r, uint32_t n)
+{
+	r->s ^= r->s << 13;
+	r->s ^= r->s >> 17;
+	r->s ^= r->s << 5;
+	return r->s % n;
+}
+
+/* Write 2^64 + k (k < 1000) in decimal: a value that an unchecked 64-bit
+ * accumulator would wrap round to k. */
+static void
+wrap_value(char *d, unsigned k)
+{
+	strcpy(d, "18446744073709551616");
+	for (size_t i = strlen(d); i-- > 0 && k != 0;) {
+		unsigned v = (unsigned)(d[i] - '0') + k;
+		d[i] = (char)('0' + v % 10);
+		k = v / 10;
+	}
+}
+
+/*
+ * A value for option k, where parsers go wrong: each bound and its
+ * neighbour outside, inside and above the range, past 2^64, random
+ * digits, empty, one stray byte; often with zeros in front.
+ */
+static void
+gen_value(struct rng *r, size_t k, char *d)
+{
+	unsigned long lo = defs[k].min, hi = defs[k].max;
+	char v[40];
+
+	switch (rng_below(r, 10)) {
+	case 0:
+		snprintf(v, sizeof v, "%lu", lo > 0 ? lo - 1 : hi + 1);
+		break;
+	case 1:
+		snprintf(v, sizeof v, "%lu", lo);
+		break;
+	case 2:
+		snprintf(v, sizeof v, "%lu", hi);
+		break;
+	case 3:
+		snprintf(v, sizeof v, "%lu", hi + 1);
+		break;
+	case 4:
+		snprintf(v, sizeof v, "%lu",
+		    lo + rng_below(r, (uint32_t)(hi - lo + 1)));
+		break;
+	case 5:
+		snprintf(
+		    v, sizeof v, "%lu", hi + 1 + rng_below(r, (uint32_t)hi));
+		break;
+	case 6:
+		wrap_value(v, rng_below(r, 1000));
+		break;
+	case 7: {
+		size_t n = 1 + rng_below(r, 25);
+		for (size_t i = 0; i < n; i++)
+			v[i] = (char)('0' + rng_below(r, 10));
+		v[n] = '\0';
+		break;
+	}
+	case 8:
+		v[0] = '\0';
+		break;
+	default: {
+		/* A value in range with one byte that is not a digit. */
+		size_t n = (size_t)snprintf(v, sizeof v, "%lu", hi);
+		size_t at = rng_below(r, (uint32_t)n + 1);
+		char c;
+		do
+			c = (char)(1 + rng_below(r, 255));
+		while (c >= '0' && c <= '9');
+		memmove(v + at + 1, v + at, n - at + 1);
+		v[at] = c;
+	}
+	}
+	size_t zeros = rng_below(r, 2) ? rng_below(r, 4) : 0;
+	memset(d, '0', zeros);
+	strcpy(d + zeros, v);
+}
+
+/* Each numeric option alone, as "--name=VALUE" or "--name VALUE" with a
+ * generated value: peerlogd's answer as check_numbers judges it. */
+static void
+check_generated(const uint8_t *data, size_t size)
+{
+	uint32_t seed = 2166136261u;
+	char buf[96], value[48];
+	struct args a;
+	struct opts *o = fuzz_alloc(sizeof *o);
+
+	for (size_t i = 0; i < size; i++)
+		seed = (seed ^ data[i]) * 16777619u;
+	struct rng r = {seed != 0 ? seed : 1};
+	for (size_t k = 0; k < NDEFS; k++) {
+		gen_value(&r, k, value);
+		bool eq = rng_below(&r, 2);
+		int n = snprintf(buf, sizeof buf, "--%s%c%s", defs[k].name,
+		    eq ? '=' : '\0', value);
+		FUZZ_CHECK(n > 0 && (size_t)n < sizeof buf);
+		args_make(&a, "peerlogd", (const uint8_t *)buf, (size_t)n);
+		enum opts_result res = opts_parse(o, a.argc, a.argv, NULL, 0);
+		check_numbers(&a, res, o);
+		args_free(&a);
+	}
+	free(o);
+}
+
 /* One input: NUL-separated arguments for both programs. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -310,5 +449,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	args_make(&a, "peerlog", data, size);
 	fuzz_client(&a, small);
 	args_free(&a);
+	check_generated(data, size);
 	return 0;
 }
