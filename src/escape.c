@@ -150,6 +150,18 @@ is_c1(const unsigned char *p, size_t len)
 	return len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
 }
 
+/* Copy the plain run at s + *i to *d, moving both on; false when all n
+ * input bytes are done. Both escapers start every step with it. */
+static inline bool
+escape_plain(char **d, const unsigned char *s, size_t *i, size_t n, bool json)
+{
+	size_t run = copy_plain(*d, s + *i, n - *i, json);
+
+	*d += run;
+	*i += run;
+	return *i < n;
+}
+
 /*
  * Escape for text records (see escape.h); with line, stop at the first LF
  * and set *used to the bytes before it (n when there is none).
@@ -161,14 +173,7 @@ escape_text_upto(
 	char *d = dst;
 	size_t i = 0;
 
-	while (i < n) {
-		size_t run = copy_plain(d, s + i, n - i, false);
-
-		d += run;
-		i += run;
-		if (i == n)
-			break;
-
+	while (escape_plain(&d, s, &i, n, false)) {
 		unsigned c = s[i];
 		size_t len;
 		switch (c) {
@@ -238,14 +243,7 @@ escape_json(char *dst, const void *src, size_t n, bool *lossy)
 	char *d = dst;
 	size_t i = 0;
 
-	while (i < n) {
-		size_t run = copy_plain(d, s + i, n - i, true);
-
-		d += run;
-		i += run;
-		if (i == n)
-			break;
-
+	while (escape_plain(&d, s, &i, n, true)) {
 		unsigned c = s[i];
 		size_t len;
 		const char *short_esc = NULL;

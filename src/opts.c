@@ -428,10 +428,27 @@ opts_defaults(struct opts *o)
 	o->nudp = 1;
 }
 
+/* What both programs do with a scan error, -h and -V: true when *res is
+ * the parse's result. */
+static bool
+opts_common(int id, enum opts_result *res)
+{
+	if (id == SCAN_ERR)
+		*res = OPTS_ERROR;
+	else if (id == 'h')
+		*res = OPTS_HELP;
+	else if (id == 'V')
+		*res = OPTS_VERSION;
+	else
+		return false;
+	return true;
+}
+
 /* Parse peerlogd's arguments (see opts.h). */
 enum opts_result
 opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
+	enum opts_result res;
 	struct opt_scan sc;
 	char shown[256];
 	int id;
@@ -444,12 +461,8 @@ opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 	o->idle_timeout = 0;
 	opts_scan_init(&sc, server_defs, argc, argv, err, errlen);
 	while ((id = opts_scan(&sc)) != SCAN_END) {
-		if (id == SCAN_ERR)
-			return OPTS_ERROR;
-		if (id == 'h')
-			return OPTS_HELP;
-		if (id == 'V')
-			return OPTS_VERSION;
+		if (opts_common(id, &res))
+			return res;
 		if (id == SCAN_POS) {
 			opts_show(shown, sizeof shown, sc.arg, strlen(sc.arg));
 			opts_err(&sc, "unexpected argument '%s'", shown);
@@ -509,6 +522,7 @@ enum opts_result
 opts_parse_client(
     struct client_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
+	enum opts_result res;
 	struct opt_scan sc;
 	char shown[256];
 	bool v4 = false, v6 = false;
@@ -517,12 +531,8 @@ opts_parse_client(
 	memset(o, 0, sizeof *o);
 	opts_scan_init(&sc, client_defs, argc, argv, err, errlen);
 	while ((id = opts_scan(&sc)) != SCAN_END) {
-		if (id == SCAN_ERR)
-			return OPTS_ERROR;
-		if (id == 'h')
-			return OPTS_HELP;
-		if (id == 'V')
-			return OPTS_VERSION;
+		if (opts_common(id, &res))
+			return res;
 		if (id == 'u')
 			o->udp = true;
 		else if (id == '4')

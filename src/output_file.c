@@ -159,6 +159,18 @@ file_write(struct output_file *f, const char *p, size_t n, bool *again)
 	return off;
 }
 
+/* Wait for the descriptor to take more. Should the loop refuse the event,
+ * poll once a second instead: never stall without a word. */
+static void
+file_wait(struct output_file *f)
+{
+	if (event_add(f->write_ev, NULL) == 0)
+		return;
+	report("output %s: cannot watch the descriptor; retrying every %lds",
+	    file_name(f), (long)output_retry.tv_sec);
+	evtimer_add(f->retry_ev, &output_retry);
+}
+
 /* Make room for n more held bytes; false when memory ran out. */
 static bool
 file_room(struct output_file *f, size_t n)
@@ -316,7 +328,7 @@ file_try(struct output_file *f)
 		f->said = 0;
 	}
 	if (f->len > 0)
-		event_add(f->write_ev, NULL);
+		file_wait(f);
 	else
 		file_shrink(f);
 	return f->len == 0;
@@ -347,7 +359,7 @@ output_file_take(struct output *o, const char *buf, size_t len)
 	if (o->error != 0)
 		file_failed(f);
 	else if (f->len > 0)
-		event_add(f->write_ev, NULL);
+		file_wait(f);
 }
 
 /* The descriptor can take more, or a retry is due. */

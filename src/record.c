@@ -227,31 +227,28 @@ record_msg(char *dst, const struct record_head *h, const char *ts, bool cont,
     const void *msg, size_t len)
 {
 	char *d = dst;
+	bool json = h->fmt == RECORD_JSON;
 
-	if (h->fmt == RECORD_JSON) {
-		bool lossy = false;
+	if (json)
 		PUT_LIT(d, "{\"ts\":\"");
-		memcpy(d, ts, TS_LEN);
-		d = put_head(d + TS_LEN, h);
-		if (cont)
-			PUT_LIT(d, "msg+\",\"msg\":\"");
-		else
-			PUT_LIT(d, "msg\",\"msg\":\"");
+	memcpy(d, ts, TS_LEN);
+	d = put_head(d + TS_LEN, h);
+	if (cont)
+		PUT_LIT(d, "msg+");
+	else
+		PUT_LIT(d, "msg");
+	if (json) {
+		bool lossy = false;
+		PUT_LIT(d, "\",\"msg\":\"");
 		d += escape_json(d, msg, len, &lossy);
 		*d++ = '"';
 		if (lossy)
 			PUT_LIT(d, ",\"lossy\":true");
 		*d++ = '}';
-		*d++ = '\n';
-		return (size_t)(d - dst);
+	} else {
+		*d++ = ' ';
+		d += escape_text(d, msg, len);
 	}
-	memcpy(d, ts, TS_LEN);
-	d = put_head(d + TS_LEN, h);
-	if (cont)
-		PUT_LIT(d, "msg+ ");
-	else
-		PUT_LIT(d, "msg ");
-	d += escape_text(d, msg, len);
 	*d++ = '\n';
 	return (size_t)(d - dst);
 }
