@@ -1,9 +1,9 @@
 #!/bin/sh
 # Build one libFuzzer harness with clang and run it for a while:
 #   run-fuzz.sh NAME SECONDS SRCDIR BUILDDIR
-# NAME is escape, frame, record, addr, cidr or opts. PEERLOG_FUZZ_SECONDS,
-# when set, overrides SECONDS. Everything is written under
-# BUILDDIR/fuzz-NAME/: the binary, a scratch corpus seeded from
+# NAME is escape, frame, record, addr, cidr, opts or source.
+# PEERLOG_FUZZ_SECONDS, when set, overrides SECONDS. Everything is written
+# under BUILDDIR/fuzz-NAME/: the binary, a scratch corpus seeded from
 # SRCDIR/tests/fuzz/corpus/NAME/ (kept between runs, so it grows) and any
 # crash in artifacts/. The exit status is libFuzzer's (0: nothing found);
 # 77, which meson counts as skipped, when clang or libFuzzer is missing.
@@ -11,7 +11,7 @@ set -u
 
 # Say how to call this script, and stop.
 usage() {
-	echo "usage: run-fuzz.sh escape|frame|record|addr|cidr|opts" \
+	echo "usage: run-fuzz.sh escape|frame|record|addr|cidr|opts|source" \
 	    "SECONDS SRCDIR BUILDDIR" >&2
 	exit 2
 }
@@ -30,6 +30,7 @@ record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;
 opts) modules="opts.c addr.c cidr.c escape.c" ;;
+source) modules="source.c" ;;
 *) usage ;;
 esac
 # libFuzzer reads -max_total_time=0 as "forever": at least one second.
