@@ -158,6 +158,7 @@ server_log_line(struct server *s, const struct record_head *h, const char *buf,
 
 /* What a listener is: how its connections are served. */
 struct listen_conf {
+	struct server *server;
 	enum proto proto; /* PROTO_TCP or PROTO_UDP (later PROTO_TLS) */
 	const char *opt;  /* the option that named it: "--tcp" */
 	const struct addr_spec *addr;

@@ -146,11 +146,11 @@ listen_confs(struct listeners *ls, const struct opts *o)
 	if (ls->confs == NULL)
 		return -1;
 	for (size_t i = 0; i < o->ntcp; i++)
-		ls->confs[ls->nconfs++] =
-		    (struct listen_conf){PROTO_TCP, "--tcp", &o->tcp[i]};
+		ls->confs[ls->nconfs++] = (struct listen_conf){
+		    ls->server, PROTO_TCP, "--tcp", &o->tcp[i]};
 	for (size_t i = 0; i < o->nudp; i++)
-		ls->confs[ls->nconfs++] =
-		    (struct listen_conf){PROTO_UDP, "--udp", &o->udp[i]};
+		ls->confs[ls->nconfs++] = (struct listen_conf){
+		    ls->server, PROTO_UDP, "--udp", &o->udp[i]};
 	return 0;
 }
 
@@ -163,11 +163,12 @@ listen_open(struct server *s, char *err, size_t errlen)
 {
 	struct listeners *ls = calloc(1, sizeof(*ls));
 
+	if (ls != NULL)
+		ls->server = s;
 	if (ls == NULL || (s->listeners = ls, listen_confs(ls, s->opts)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	ls->server = s;
 	ls->l = calloc(s->opts->ntcp * SOCK_PER_ADDR + 1, sizeof(*ls->l));
 	if (ls->l == NULL) {
 		snprintf(err, errlen, "out of memory");

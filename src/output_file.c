@@ -267,14 +267,14 @@ file_failed(struct output_file *f)
 }
 
 /*
- * Write n bytes of whole records at p (torn of them written already), and
- * hold what could not be written, from the start of its first record.
+ * Write n bytes of whole records at p, and hold what could not be written,
+ * from the start of the record the write stopped in.
  */
 static void
-file_send(struct output_file *f, const char *p, size_t n, size_t torn)
+file_send(struct output_file *f, const char *p, size_t n)
 {
 	bool again;
-	size_t off = torn + file_write(f, p + torn, n - torn, &again);
+	size_t off = file_write(f, p, n, &again);
 
 	if (off == n)
 		return;
@@ -302,16 +302,18 @@ file_flush_held(struct output_file *f)
 	f->torn = off - keep;
 }
 
-/* Write, and say what came of it; true when nothing is held. */
-static bool
+/* Write what is held (opening a FIFO that had no reader first), and say
+ * what came of it. */
+static void
 file_try(struct output_file *f)
 {
+	f->out.error = 0;
 	if (f->fd < 0) {
 		int fd = file_open_path(f->path);
 		if (fd < 0) {
 			f->out.error = errno;
 			file_failed(f);
-			return false;
+			return;
 		}
 		file_adopt(f, fd, true);
 		file_watch(f);
@@ -320,7 +322,7 @@ file_try(struct output_file *f)
 	f->out.held = f->len;
 	if (f->out.error != 0) {
 		file_failed(f);
-		return false;
+		return;
 	}
 	if (f->out.state == OUTPUT_FAILED) {
 		report("output %s: writing again", file_name(f));
@@ -331,7 +333,6 @@ file_try(struct output_file *f)
 		file_wait(f);
 	else
 		file_shrink(f);
-	return f->len == 0;
 }
 
 /* The batch of the loop pass (see output.h). */
@@ -354,7 +355,7 @@ output_file_take(struct output *o, const char *buf, size_t len)
 			file_try(f);
 		return;
 	}
-	file_send(f, buf, len, 0);
+	file_send(f, buf, len);
 	o->held = f->len;
 	if (o->error != 0)
 		file_failed(f);

@@ -53,24 +53,30 @@ enum peer_phase {
  */
 struct peer {
 	TAILQ_ENTRY(peer) entry;
-	struct server *server;
-	const struct listen_conf *conf;
-	enum peer_phase phase;
+	const struct listen_conf *conf; /* its listener's; conf->server */
 	struct bufferevent *bev; /* NULL until the client first sends */
 	struct event *wait_ev;   /* read event while bev is NULL */
 	int fd;
+	union {
+		unsigned left;    /* input bytes held after the last callback */
+		unsigned drained; /* bytes read at shutdown (no callbacks then) */
+	};
 	unsigned long long msgs;
 	unsigned long long bytes;
-	size_t drained;     /* bytes read at shutdown */
-	long long heard;    /* monotonic ms it last sent (or connected) */
-	unsigned left;      /* input bytes held after the last callback */
-	unsigned scanned;   /* leading input bytes known to hold no LF */
-	bool held;          /* input waits that the output could not take */
-	bool short_timeout; /* idle timeout armed for what was left of it */
-	struct source_key src;
+	long long heard;     /* monotonic ms it last sent (or connected) */
+	unsigned scanned;    /* leading input bytes known to hold no LF */
+	unsigned char phase; /* enum peer_phase */
+	bool held;           /* input waits that the output could not take */
+	bool short_timeout;  /* idle timeout armed for what was left of it */
 	char addr[ADDR_STRLEN];
+	/* An idle client should cost as little as possible: the fields above
+	 * fill one 144-byte malloc chunk, and its source address is only kept
+	 * with --max-per-source. */
+	struct source_key src[];
 };
 TAILQ_HEAD(peer_list, peer);
+_Static_assert(sizeof(void *) != 8 || sizeof(struct peer) <= 136,
+    "an idle peer must stay within one 144-byte malloc chunk");
 
 /* The TCP clients of a server. */
 struct peers {
@@ -96,7 +102,7 @@ static size_t
 peer_frames(struct peer *p, const struct record_head *h, const char *buf,
     size_t n, bool final, bool block, bool *blocked)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	size_t max_line = s->opts->max_line;
 	size_t off = 0;
 	unsigned long long msgs = 0;
@@ -139,7 +145,7 @@ peer_frames(struct peer *p, const struct record_head *h, const char *buf,
 static bool
 peer_framable(struct peer *p, struct evbuffer *in, size_t avail)
 {
-	size_t max_line = p->server->opts->max_line;
+	size_t max_line = p->conf->server->opts->max_line;
 	struct evbuffer_ptr from;
 
 	if (avail > max_line)
@@ -162,7 +168,7 @@ peer_framable(struct peer *p, struct evbuffer *in, size_t avail)
 static bool
 peer_process(struct peer *p, bool final)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	struct evbuffer *in = bufferevent_get_input(p->bev);
 	size_t max_line = s->opts->max_line;
 	struct record_head head;
@@ -234,7 +240,7 @@ peer_keep(struct evbuffer *in, const char *buf, size_t n)
 static int
 peer_feed(struct peer *p, const char *buf, size_t n)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	struct evbuffer *in = bufferevent_get_input(p->bev);
 	size_t max_line = s->opts->max_line;
 	size_t off = 0;
@@ -275,7 +281,7 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 static ssize_t
 peer_read(struct peer *p, const char **reason)
 {
-	struct peers *ps = p->server->peers;
+	struct peers *ps = p->conf->server->peers;
 	ssize_t n;
 
 	do
@@ -307,7 +313,7 @@ peer_read(struct peer *p, const char **reason)
 static void
 peer_close(struct peer *p, const char *reason)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	struct peers *ps = s->peers;
 
 	if (p->phase == PEER_CLOSED)
@@ -327,7 +333,8 @@ peer_close(struct peer *p, const char *reason)
 	p->phase = PEER_CLOSED;
 	TAILQ_REMOVE(&ps->live, p, entry);
 	ps->n--;
-	source_del(&ps->sources, &p->src);
+	if (s->opts->max_per_source > 0)
+		source_del(&ps->sources, &p->src[0]);
 	/* bufferevent_free takes the events out of the loop at once but
 	 * finishes later (finalizers), and a BEV_OPT_CLOSE_ON_FREE close would
 	 * come only then: closing here gives the descriptor back now, which a
@@ -365,9 +372,9 @@ peer_reap_cb(evutil_socket_t fd, short what, void *arg)
 static void
 peer_heard(struct peer *p)
 {
-	struct peers *ps = p->server->peers;
+	struct peers *ps = p->conf->server->peers;
 
-	p->heard = p->server->now;
+	p->heard = p->conf->server->now;
 	TAILQ_REMOVE(&ps->live, p, entry);
 	TAILQ_INSERT_TAIL(&ps->live, p, entry);
 }
@@ -383,7 +390,7 @@ peer_read_more(struct peer *p, bool read)
 {
 	const char *reason = NULL;
 
-	if (read && server_can_log(p->server) && peer_read(p, &reason) == 0) {
+	if (read && server_can_log(p->conf->server) && peer_read(p, &reason) == 0) {
 		peer_close(p, reason);
 		return;
 	}
@@ -396,7 +403,7 @@ peer_read_more(struct peer *p, bool read)
 static const struct timeval *
 peer_deadline(const struct peer *p, struct timeval *tv)
 {
-	const struct server *s = p->server;
+	const struct server *s = p->conf->server;
 
 	if (s->opts->idle_timeout == 0)
 		return NULL;
@@ -431,7 +438,7 @@ static void
 peer_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct peer *p = arg;
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
 	size_t got = len > p->left ? len - p->left : 0;
@@ -454,7 +461,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	const char *reason = "error";
 
 	(void)bev;
-	server_clock(p->server);
+	server_clock(p->conf->server);
 	if (what & BEV_EVENT_EOF)
 		reason = "eof";
 	else if (what & BEV_EVENT_TIMEOUT)
@@ -472,7 +479,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 static int
 peer_start(struct peer *p)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	struct timeval tv;
 
 	if (p->bev != NULL)
@@ -500,7 +507,7 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 	int rc;
 
 	(void)fd;
-	server_clock(p->server);
+	server_clock(p->conf->server);
 	if (what & EV_TIMEOUT) {
 		peer_close(p, "timeout");
 		return;
@@ -521,7 +528,7 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 static void
 peer_lines(struct peer *p)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	struct timeval tv;
 
 	p->phase = PEER_LINES;
@@ -568,25 +575,24 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 		peer_refuse(s, conf, fd, addr, REJECT_MAX_PER_SOURCE);
 		return;
 	}
-	p = calloc(1, sizeof(*p));
-	if (p == NULL || source_add(&ps->sources, &src) != 0) {
+	bool per_source = s->opts->max_per_source > 0;
+	p = calloc(1, sizeof(*p) + (per_source ? sizeof(src) : 0));
+	if (p != NULL)
+		p->wait_ev = event_new(s->base, fd, EV_READ, peer_wait_cb, p);
+	if (p == NULL || p->wait_ev == NULL ||
+	    (per_source && source_add(&ps->sources, &src) != 0)) {
+		if (p != NULL && p->wait_ev != NULL)
+			event_free(p->wait_ev);
 		free(p);
 		peer_refuse(s, conf, fd, addr, REJECT_ERROR);
 		return;
 	}
-	p->wait_ev = event_new(s->base, fd, EV_READ, peer_wait_cb, p);
-	if (p->wait_ev == NULL) {
-		source_del(&ps->sources, &src);
-		free(p);
-		peer_refuse(s, conf, fd, addr, REJECT_ERROR);
-		return;
-	}
-	p->server = s;
 	p->conf = conf;
 	p->phase = PEER_ACCEPTED;
 	p->fd = fd;
 	p->heard = s->now;
-	p->src = src;
+	if (per_source)
+		p->src[0] = src;
 	memcpy(p->addr, addr, sizeof(addr));
 	TAILQ_INSERT_TAIL(&ps->live, p, entry);
 	ps->n++;
@@ -651,7 +657,7 @@ peer_peek(int fd)
 static void
 peer_expire(struct peer *p)
 {
-	struct server *s = p->server;
+	struct server *s = p->conf->server;
 	long long idle = (long long)s->opts->idle_timeout * 1000;
 
 	if (idle == 0 || idle - (s->now - p->heard) > 0)
@@ -728,14 +734,14 @@ peer_drain(struct peer *p)
 	if (peer_process(p, false))
 		return false;
 	while (p->drained < PEER_DRAIN_MAX) {
-		if (!server_can_log(p->server))
+		if (!server_can_log(p->conf->server))
 			return false;
 		ssize_t n = peer_read(p, &reason);
 		if (n < 0)
 			break;
 		if (n == 0)
 			break;
-		p->drained += (size_t)n;
+		p->drained += (unsigned)n;
 		if (p->held)
 			return false;
 	}
