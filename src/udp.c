@@ -318,6 +318,10 @@ udp_drain(struct server *s)
 			if (udp_read(u, 1))
 				break;
 		}
+		/* The rounds ran out: what the last batch took in is logged
+		 * all the same. */
+		if (us->batch != NULL && !udp_unload(s, us->batch))
+			return false;
 		udp_close(us, u);
 		us->drain_rounds = 0;
 	}
