@@ -23,7 +23,7 @@ struct opts {
 	enum record_fmt format;
 	size_t max_line;
 	unsigned long max_clients;
-	unsigned long idle_timeout; /* seconds, 0 = never */
+	unsigned long idle_timeout;   /* seconds, 0 = never */
 	unsigned long max_per_source; /* clients from one address, 0 = any */
 	struct cidr allow[OPTS_MAX_ALLOW];
 	size_t nallow;

@@ -1,12 +1,13 @@
-/* A fixed-window rate limit: at most N events a window, the rest counted. Pure. */
+/* A fixed-window rate limit: at most N events a window, the rest counted. Pure.
+ */
 #ifndef PEERLOG_RATELIMIT_H
 #define PEERLOG_RATELIMIT_H
 
 #include <stdbool.h>
 
 struct ratelimit {
-	long long start;  /* ms the window began; 0: no window open */
-	unsigned passed;  /* events let through in this window */
+	long long start; /* ms the window began; 0: no window open */
+	unsigned passed; /* events let through in this window */
 	unsigned long long suppressed; /* events held back in it */
 };
 

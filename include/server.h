@@ -65,7 +65,7 @@ struct server {
 	bool stop_done; /* every input read and the stop record logged */
 	bool stepping;  /* inside server_stop_step */
 	const char *stop_signal; /* the stop record's signal=, or NULL */
-	bool lost;      /* shutdown gave up on the outputs: count, not hold */
+	bool lost; /* shutdown gave up on the outputs: count, not hold */
 	long long paused_since;
 	long long stop_progress; /* when an output last took a byte */
 	unsigned long long stop_bytes;
@@ -75,8 +75,8 @@ struct server {
 };
 
 /* server.c */
-int server_init(struct server *s, struct event_base *base,
-    const struct opts *o, char *err, size_t errlen);
+int server_init(struct server *s, struct event_base *base, const struct opts *o,
+    char *err, size_t errlen);
 int server_open_output(struct server *s, char *err, size_t errlen);
 void server_start(struct server *s);
 int server_run(struct server *s);
@@ -187,8 +187,8 @@ bool peer_drain_all(struct server *s);
 void peer_free_all(struct server *s);
 
 /* udp.c: UDP sockets */
-int udp_add(struct server *s, const struct listen_conf *conf, int fd,
-    char *err, size_t errlen);
+int udp_add(struct server *s, const struct listen_conf *conf, int fd, char *err,
+    size_t errlen);
 void udp_announce(struct server *s);
 void udp_pause(struct server *s);
 void udp_resume(struct server *s);

@@ -128,8 +128,8 @@ listen_add(struct listeners *ls, const struct listen_conf *conf, int fd,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, 0,
 	    fd);
 	if (l->lev == NULL) {
-		snprintf(err, errlen, "listen %s: %s", l->addr,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "listen %s: %s", l->addr, strerror(errno));
 		close(fd);
 		return -1;
 	}

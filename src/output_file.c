@@ -31,14 +31,13 @@ struct output_file {
 	bool is_socket;   /* written with send(MSG_DONTWAIT) */
 	char *buf;        /* held records, in order; buf starts a record */
 	size_t len, cap;
-	size_t torn;          /* bytes of buf's first record already written */
-	bool reopen_pending;  /* SIGHUP's reopen failed: retried every 1 s */
-	int reopen_error;     /* what it failed with, said once */
-	int said;             /* the write error said last, said once */
+	size_t torn;         /* bytes of buf's first record already written */
+	bool reopen_pending; /* SIGHUP's reopen failed: retried every 1 s */
+	int reopen_error;    /* what it failed with, said once */
+	int said;            /* the write error said last, said once */
 	struct event *write_ev; /* the descriptor can take more */
 	struct event *retry_ev; /* retry a failed write, open or reopen */
 };
-
 
 /* Count the records in n bytes (see output.h). */
 unsigned long long
@@ -68,8 +67,8 @@ file_name(const struct output_file *f)
 static int
 file_open_path(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
-	    0644);
+	return open(
+	    path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
 }
 
 /*
@@ -292,8 +291,8 @@ file_flush_held(struct output_file *f)
 
 	if (f->len == 0)
 		return;
-	size_t off = f->torn +
-	             file_write(f, f->buf + f->torn, f->len - f->torn, &again);
+	size_t off =
+	    f->torn + file_write(f, f->buf + f->torn, f->len - f->torn, &again);
 	const char *lf = off > 0 ? memrchr(f->buf, '\n', off) : NULL;
 	size_t keep = lf != NULL ? (size_t)(lf - f->buf) + 1 : 0;
 

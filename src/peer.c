@@ -54,12 +54,14 @@ enum peer_phase {
 struct peer {
 	TAILQ_ENTRY(peer) entry;
 	const struct listen_conf *conf; /* its listener's; conf->server */
-	struct bufferevent *bev; /* NULL until the client first sends */
-	struct event *wait_ev;   /* read event while bev is NULL */
+	struct bufferevent *bev;        /* NULL until the client first sends */
+	struct event *wait_ev;          /* read event while bev is NULL */
 	int fd;
+	/* Input bytes held after the last callback; at shutdown (no
+	 * callbacks then), the bytes read since it began. */
 	union {
-		unsigned left;    /* input bytes held after the last callback */
-		unsigned drained; /* bytes read at shutdown (no callbacks then) */
+		unsigned left;
+		unsigned drained;
 	};
 	unsigned long long msgs;
 	unsigned long long bytes;
@@ -84,7 +86,7 @@ struct peers {
 	struct peer_list dead; /* closed, freed by reap_ev */
 	size_t n;
 	size_t fd_room; /* clients the descriptor limit leaves room for */
-	char *rdbuf; /* PEER_READ bytes: where clients are read into */
+	char *rdbuf;    /* PEER_READ bytes: where clients are read into */
 	struct event *reap_ev;
 	struct source_map sources;
 };
@@ -195,8 +197,8 @@ peer_process(struct peer *p, bool final)
 		    final && whole, !final, &blocked);
 		if (off > 0) {
 			evbuffer_drain(in, off);
-			p->scanned = p->scanned > off ? p->scanned - (unsigned)off
-			                              : 0;
+			p->scanned =
+			    p->scanned > off ? p->scanned - (unsigned)off : 0;
 		}
 		if (blocked) {
 			p->held = true;
@@ -390,7 +392,8 @@ peer_read_more(struct peer *p, bool read)
 {
 	const char *reason = NULL;
 
-	if (read && server_can_log(p->conf->server) && peer_read(p, &reason) == 0) {
+	if (read && server_can_log(p->conf->server) &&
+	    peer_read(p, &reason) == 0) {
 		peer_close(p, reason);
 		return;
 	}
@@ -491,8 +494,9 @@ peer_start(struct peer *p)
 	event_free(p->wait_ev);
 	p->wait_ev = NULL;
 	/* No read watermark is needed to bound the input: a read callback
-	 * leaves less than FRAME_WINDOW(max_line) bytes behind unless the output filled
-	 * up, and then reading stops until what was left is logged. */
+	 * leaves less than FRAME_WINDOW(max_line) bytes behind unless the
+	 * output filled up, and then reading stops until what was left is
+	 * logged. */
 	bufferevent_setcb(p->bev, peer_read_cb, NULL, peer_event_cb, p);
 	if (s->paused || s->stopping)
 		return 0;

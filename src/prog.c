@@ -34,8 +34,8 @@ report_line(int err, const char *fmt, va_list ap)
 	if (n > 0 && (size_t)n < sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (err != 0 && n > 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s",
-		    strerror(err));
+		n += snprintf(
+		    line + n, sizeof(line) - (size_t)n, ": %s", strerror(err));
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line) - 1)

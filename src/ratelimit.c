@@ -23,8 +23,8 @@ ratelimit_pass(
 
 /* Close an ended window (see ratelimit.h). */
 unsigned long long
-ratelimit_close(struct ratelimit *rl, long long now, long long window_ms,
-    bool force)
+ratelimit_close(
+    struct ratelimit *rl, long long now, long long window_ms, bool force)
 {
 	unsigned long long n = rl->suppressed;
 

@@ -185,7 +185,7 @@ record_head_init(struct record_head *h, enum record_fmt fmt, const char *proto,
     const char *peer)
 {
 	static const char jp[] = "\",\"proto\":\"", jq[] = "\",\"peer\":\"",
-			  je[] = "\",\"event\":\"";
+	                  je[] = "\",\"event\":\"";
 	char *d = h->text, *end = h->text + RECORD_HEAD_MAX;
 
 	/* Bounded: the punctuation always fits, the texts are cut to the
@@ -193,7 +193,8 @@ record_head_init(struct record_head *h, enum record_fmt fmt, const char *proto,
 	h->fmt = fmt;
 	if (fmt == RECORD_JSON) {
 		d = put(d, jp);
-		d = put_upto(d, end - (sizeof(jq) - 1) - (sizeof(je) - 1), proto);
+		d = put_upto(
+		    d, end - (sizeof(jq) - 1) - (sizeof(je) - 1), proto);
 		d = put(d, jq);
 		d = put_upto(d, end - (sizeof(je) - 1), peer);
 		d = put(d, je);

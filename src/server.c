@@ -206,8 +206,8 @@ server_can_log_slow(struct server *s)
 /*
  * Room for a record of need bytes, or NULL when it cannot be made (the
  * caller counts it lost): memory ran out (said on standard error), or
- * shutdown gave up on the outputs. The first record of a batch makes sure it is handed over
- * by the end of the loop pass.
+ * shutdown gave up on the outputs. The first record of a batch makes sure it is
+ * handed over by the end of the loop pass.
  */
 char *
 server_log_room(struct server *s, size_t need)
@@ -284,8 +284,7 @@ server_reject_summary(struct server *s, bool force)
 			    {"reason", counters_reject_name(r), 0},
 			    {"suppressed", NULL, n},
 			};
-			server_log(
-			    s, "-", "-", RECORD_REJECT, NULL, 0, kv, 2);
+			server_log(s, "-", "-", RECORD_REJECT, NULL, 0, kv, 2);
 		}
 		if (rl->start != 0 && rl->suppressed > 0)
 			open = true;

@@ -127,7 +127,8 @@ sock_options(int fd, int type)
 	int size = SOCK_UDP_RCVBUF;
 	/* Past net.core.rmem_max only with CAP_NET_ADMIN: try that first,
 	 * then take what the limit allows. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) !=
+	    0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
@@ -136,7 +137,8 @@ static bool
 sock_mapped(const struct sockaddr *sa)
 {
 	return sa->sa_family == AF_INET6 &&
-	       IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	       IN6_IS_ADDR_V4MAPPED(
+	           &((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
 /*
@@ -192,7 +194,8 @@ sock_bind(const struct addr_spec *a, int type, const char *opt, int *fds,
 		}
 		addr_format(sa, addr);
 		if (sock_numeric(a))
-			snprintf(err, errlen, "bind %s: %s", typed, strerror(e));
+			snprintf(
+			    err, errlen, "bind %s: %s", typed, strerror(e));
 		else
 			snprintf(err, errlen, "bind %s (%s): %s", typed, addr,
 			    strerror(e));
@@ -218,8 +221,8 @@ sock_adopt(int fd, char *err, size_t errlen)
 		return -1;
 	}
 	if (type != SOCK_STREAM && type != SOCK_DGRAM) {
-		snprintf(err, errlen, "socket %d: neither stream nor datagram",
-		    fd);
+		snprintf(
+		    err, errlen, "socket %d: neither stream nor datagram", fd);
 		return -1;
 	}
 	sock_options(fd, type);

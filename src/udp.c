@@ -222,8 +222,8 @@ udp_announce(struct server *s)
 	struct udps *us = s->udps;
 
 	for (size_t i = 0; us != NULL && i < us->n; i++)
-		report("listening %s %s", counters_proto_name(us->u[i].conf->proto),
-		    us->u[i].addr);
+		report("listening %s %s",
+		    counters_proto_name(us->u[i].conf->proto), us->u[i].addr);
 	udp_resume(s);
 }
 
