@@ -14,6 +14,9 @@
 
 enum opts_result { OPTS_RUN, OPTS_HELP, OPTS_VERSION, OPTS_ERROR };
 
+/* How TCP messages are delimited: LF lines, or RFC 6587 octet counts. */
+enum framing { FRAMING_LF, FRAMING_OCTET };
+
 struct opts {
 	struct addr_spec tcp[OPTS_MAX_ADDRS];
 	size_t ntcp;
@@ -21,6 +24,7 @@ struct opts {
 	size_t nudp;
 	const char *output; /* "-" for standard output */
 	enum record_fmt format;
+	enum framing framing;
 	size_t max_line;
 	unsigned long max_clients;
 	unsigned long idle_timeout;   /* seconds, 0 = never */

@@ -9,14 +9,14 @@
 static struct frame
 line(size_t len, size_t used)
 {
-	return (struct frame){FRAME_LINE, len, used};
+	return (struct frame){FRAME_LINE, len, used, 0};
 }
 
 /* A piece of len bytes of an overlong line. */
 static struct frame
 part(size_t len)
 {
-	return (struct frame){FRAME_PART, len, len};
+	return (struct frame){FRAME_PART, len, len, 0};
 }
 
 /* Length of the UTF-8 sequence the byte c leads, or 0 if c leads none. */
@@ -88,7 +88,7 @@ frame_next(const char *p, size_t n, size_t max_line)
 	if ((n > max_line + 1 || (n == max_line + 1 && p[max_line] != '\r')) &&
 	    (cut = cut_at(p, n, max_line, true)) != 0)
 		return part(cut);
-	return (struct frame){FRAME_NEED, 0, 0};
+	return (struct frame){FRAME_NEED, 0, 0, 0};
 }
 
 /* Next message of a stream that has ended (see frame.h). */
@@ -104,6 +104,77 @@ frame_final(const char *p, size_t n, size_t max_line)
 	if (n > max_line)
 		return part(cut_at(p, n, max_line, false));
 	return line(n, n);
+}
+
+/*
+ * The body of an octet-counted frame (or what is left of one): want bytes
+ * at p, n of them here. A body longer than max_line comes in pieces;
+ * *left keeps what is still to come after this one.
+ */
+static struct frame
+octet_body(const char *p, size_t n, size_t max_line, unsigned *left,
+    size_t want, bool final)
+{
+	struct frame f = {FRAME_NEED, 0, 0, 0};
+
+	if (want <= max_line) {
+		if (n < want && !final)
+			return f;
+		f = line(n < want ? n : want, n < want ? n : want);
+		*left = 0;
+		return f;
+	}
+	if (n <= max_line && !final)
+		return f;
+	if (n <= max_line) {
+		/* The stream ended inside a long frame: what came is the
+		 * last piece. */
+		*left = 0;
+		return line(n, n);
+	}
+	size_t span = n < want ? n : want;
+	size_t cut = cut_at(p, span, max_line, span < want && !final);
+	if (cut == 0)
+		return f;
+	*left = (unsigned)(want - cut);
+	return part(cut);
+}
+
+/* The next octet-counted message (see frame.h). */
+struct frame
+frame_octet(
+    const char *p, size_t n, size_t max_line, unsigned *left, bool final)
+{
+	struct frame f = {FRAME_NEED, 0, 0, 0};
+	unsigned long len = 0;
+	size_t i;
+
+	if (*left > 0)
+		return octet_body(p, n, max_line, left, *left, final);
+	for (i = 0; i < n && i < FRAME_OCTET_HEADER; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			break;
+		len = len * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (i == n && i < FRAME_OCTET_HEADER) {
+		/* Digits so far: a header cut short, unless it ends here. */
+		if (n > 0 && p[0] == '0')
+			f.kind = FRAME_ERROR;
+		else if (final)
+			f.used = n;
+		return f;
+	}
+	if (i == 0 || i >= FRAME_OCTET_HEADER || p[0] == '0' || p[i] != ' ') {
+		f.kind = FRAME_ERROR;
+		return f;
+	}
+	size_t hdr = i + 1;
+	f = octet_body(p + hdr, n - hdr, max_line, left, len, final);
+	if (f.kind != FRAME_NEED) {
+		f.skip = hdr;
+		f.used += hdr;
+	}
+	return f;
 }
 
 /* A datagram's message length: one trailing LF or CRLF dropped. */

@@ -25,6 +25,7 @@ enum {
 	OPT_MAX_CLIENTS,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_PER_SOURCE,
+	OPT_FRAMING,
 	OPT_ALLOW,
 };
 
@@ -59,6 +60,7 @@ static const struct opt_def server_defs[] = {
     {"max-clients", 0, OPT_MAX_CLIENTS, true},
     {"idle-timeout", 0, OPT_IDLE_TIMEOUT, true},
     {"max-per-source", 0, OPT_MAX_PER_SOURCE, true},
+    {"framing", 0, OPT_FRAMING, true},
     {"allow", 0, OPT_ALLOW, true},
     {"help", 'h', 'h', false},
     {"version", 'V', 'V', false},
@@ -91,6 +93,8 @@ const char opts_usage[] =
     "                          (0..31536000, default 0)\n"
     "      --max-per-source N  most TCP clients at once from one address;\n"
     "                          0 = no limit (0..1000000, default 0)\n"
+    "      --framing lf|octet  TCP messages are LF lines, or RFC 6587\n"
+    "                          octet-counted frames (LEN SP MSG) (default lf)\n"
     "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
     "                          default all)\n"
     "  -h, --help              show this help and exit\n"
@@ -367,6 +371,25 @@ opts_format(struct opt_scan *sc, struct opts *o)
 	return 0;
 }
 
+/* Parse --framing's value into o->framing. */
+static int
+opts_framing(struct opt_scan *sc, struct opts *o)
+{
+	char shown[256];
+
+	if (strcmp(sc->arg, "lf") == 0)
+		o->framing = FRAMING_LF;
+	else if (strcmp(sc->arg, "octet") == 0)
+		o->framing = FRAMING_OCTET;
+	else {
+		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+		opts_err(
+		    sc, "--framing: unknown framing '%s' (lf or octet)", shown);
+		return -1;
+	}
+	return 0;
+}
+
 /* Take --output's PATH; an empty one is surely a mistake. */
 static int
 opts_output(struct opt_scan *sc, struct opts *o)
@@ -408,6 +431,8 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	case OPT_MAX_PER_SOURCE:
 		return opts_number(sc, "max-per-source", 0, MAX_CLIENTS_MAX,
 		    &o->max_per_source);
+	case OPT_FRAMING:
+		return opts_framing(sc, o);
 	case OPT_ALLOW:
 		return opts_allow(sc, o);
 	}

@@ -65,11 +65,17 @@ struct peer {
 	};
 	unsigned long long msgs;
 	unsigned long long bytes;
-	long long heard;     /* monotonic ms it last sent (or connected) */
-	unsigned scanned;    /* leading input bytes known to hold no LF */
+	long long heard; /* monotonic ms it last sent (or connected) */
+	/* LF framing: the leading input bytes known to hold no LF. Octet
+	 * counting: what is still to come of a frame cut in pieces. */
+	union {
+		unsigned scanned;
+		unsigned octet_left;
+	};
 	unsigned char phase; /* enum peer_phase */
 	bool held;           /* input waits that the output could not take */
 	bool short_timeout;  /* idle timeout armed for what was left of it */
+	bool bad_frame;      /* an octet count was malformed: close it */
 	char addr[ADDR_STRLEN];
 	/* An idle client should cost as little as possible: the fields above
 	 * fill one 144-byte malloc chunk, and its source address is only kept
@@ -92,6 +98,15 @@ struct peers {
 };
 
 static void peer_read_cb(struct bufferevent *bev, void *arg);
+
+/* Most bytes of a stream framing needs at once (see frame.h). */
+static size_t
+peer_window(const struct server *s)
+{
+	size_t w = FRAME_WINDOW(s->opts->max_line);
+
+	return s->opts->framing == FRAMING_OCTET ? w + FRAME_OCTET_HEADER : w;
+}
 static void peer_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /*
@@ -109,7 +124,28 @@ peer_frames(struct peer *p, const struct record_head *h, const char *buf,
 	size_t off = 0;
 	unsigned long long msgs = 0;
 
-	while (off < n) {
+	while (off < n && s->opts->framing == FRAMING_OCTET) {
+		if (block && !server_can_log(s)) {
+			*blocked = true;
+			break;
+		}
+		struct frame f = frame_octet(
+		    buf + off, n - off, max_line, &p->octet_left, final);
+		if (f.kind == FRAME_ERROR) {
+			/* Nothing after a broken count can be framed: the
+			 * bytes are counted, the client is closed. */
+			p->bad_frame = true;
+			off = n;
+			break;
+		}
+		off += f.used;
+		if (f.kind == FRAME_NEED)
+			break;
+		server_log_msg(s, h, f.kind == FRAME_PART,
+		    buf + off - f.used + f.skip, f.len);
+		msgs++;
+	}
+	while (off < n && s->opts->framing == FRAMING_LF) {
 		struct frame f;
 		if (block && !server_can_log(s)) {
 			*blocked = true;
@@ -150,6 +186,8 @@ peer_framable(struct peer *p, struct evbuffer *in, size_t avail)
 	size_t max_line = p->conf->server->opts->max_line;
 	struct evbuffer_ptr from;
 
+	if (p->conf->server->opts->framing == FRAMING_OCTET)
+		return true; /* a count's body is never searched */
 	if (avail > max_line)
 		return true; /* frame_next decides at max_line + 1 bytes */
 	if (p->scanned >= avail ||
@@ -172,7 +210,6 @@ peer_process(struct peer *p, bool final)
 {
 	struct server *s = p->conf->server;
 	struct evbuffer *in = bufferevent_get_input(p->bev);
-	size_t max_line = s->opts->max_line;
 	struct record_head head;
 	bool head_made = false;
 
@@ -197,8 +234,16 @@ peer_process(struct peer *p, bool final)
 		    final && whole, !final, &blocked);
 		if (off > 0) {
 			evbuffer_drain(in, off);
-			p->scanned =
-			    p->scanned > off ? p->scanned - (unsigned)off : 0;
+			if (s->opts->framing == FRAMING_LF)
+				p->scanned = p->scanned > off
+				                 ? p->scanned - (unsigned)off
+				                 : 0;
+		}
+		if (p->bad_frame) {
+			/* Received, never framed: counted, then dropped. */
+			p->bytes += evbuffer_get_length(in);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return false;
 		}
 		if (blocked) {
 			p->held = true;
@@ -210,10 +255,13 @@ peer_process(struct peer *p, bool final)
 			return false;
 		/* A line crosses the first chain's end: make as much of it
 		 * contiguous as framing needs, copying only that. */
-		struct evbuffer_ptr lf = evbuffer_search(in, "\n", 1, NULL);
-		size_t want = FRAME_WINDOW(max_line);
-		if (lf.pos >= 0 && (size_t)lf.pos + 1 < want)
-			want = (size_t)lf.pos + 1;
+		size_t want = peer_window(s);
+		if (s->opts->framing == FRAMING_LF) {
+			struct evbuffer_ptr lf =
+			    evbuffer_search(in, "\n", 1, NULL);
+			if (lf.pos >= 0 && (size_t)lf.pos + 1 < want)
+				want = (size_t)lf.pos + 1;
+		}
 		if (evbuffer_pullup(
 		        in, (ev_ssize_t)(want < avail ? want : avail)) == NULL)
 			return false;
@@ -244,17 +292,19 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 {
 	struct server *s = p->conf->server;
 	struct evbuffer *in = bufferevent_get_input(p->bev);
-	size_t max_line = s->opts->max_line;
+	size_t window = peer_window(s);
 	size_t off = 0;
 	bool blocked = false;
 
-	while (off < n && !blocked && evbuffer_get_length(in) > 0) {
+	while (off < n && !blocked && !p->bad_frame &&
+	       evbuffer_get_length(in) > 0) {
 		size_t have = evbuffer_get_length(in);
 		size_t k = n - off;
-		if (have < FRAME_WINDOW(max_line) &&
-		    k > FRAME_WINDOW(max_line) - have)
-			k = FRAME_WINDOW(max_line) - have;
-		const char *lf = memchr(buf + off, '\n', k);
+		if (have < window && k > window - have)
+			k = window - have;
+		const char *lf = s->opts->framing == FRAMING_LF
+		                     ? memchr(buf + off, '\n', k)
+		                     : NULL;
 		if (lf != NULL)
 			k = (size_t)(lf - (buf + off)) + 1;
 		if (peer_keep(in, buf + off, k) != 0)
@@ -262,7 +312,7 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 		off += k;
 		blocked = peer_process(p, false);
 	}
-	if (off < n && !blocked) {
+	if (off < n && !blocked && !p->bad_frame) {
 		struct record_head head;
 		record_head_init(&head, s->opts->format,
 		    counters_proto_name(p->conf->proto), p->addr);
@@ -270,7 +320,9 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 		    p, &head, buf + off, n - off, false, true, &blocked);
 		p->held = blocked;
 	}
-	if (off < n && peer_keep(in, buf + off, n - off) != 0)
+	if (p->bad_frame)
+		p->bytes += n - off; /* received, never framed */
+	else if (off < n && peer_keep(in, buf + off, n - off) != 0)
 		return -1;
 	return 0;
 }
@@ -302,6 +354,10 @@ peer_read(struct peer *p, const char **reason)
 		*reason = "error";
 		return 0;
 	}
+	if (p->bad_frame) {
+		*reason = "framing";
+		return 0;
+	}
 	return n;
 }
 
@@ -321,7 +377,7 @@ peer_close(struct peer *p, const char *reason)
 	if (p->phase == PEER_CLOSED)
 		return;
 	if (p->phase == PEER_LINES) {
-		if (p->bev != NULL)
+		if (p->bev != NULL && !p->bad_frame)
 			peer_process(p, true);
 		struct record_kv kv[] = {
 		    {"reason", reason, 0},
@@ -453,7 +509,12 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 		bufferevent_set_timeouts(bev, peer_deadline(p, &tv), NULL);
 		p->short_timeout = false;
 	}
-	peer_read_more(p, !peer_process(p, false) && got >= PEER_LIBEVENT_READ);
+	bool blocked = peer_process(p, false);
+	if (p->bad_frame) {
+		peer_close(p, "framing");
+		return;
+	}
+	peer_read_more(p, !blocked && got >= PEER_LIBEVENT_READ);
 }
 
 /* End of stream, error or idle timeout: the client is done. */
@@ -629,11 +690,18 @@ peer_pause_all(struct server *s)
 bool
 peer_unload_all(struct server *s)
 {
-	struct peer *p;
+	struct peer *p, *next;
 
-	TAILQ_FOREACH (p, &s->peers->live, entry)
-		if (p->held && peer_process(p, false))
+	for (p = TAILQ_FIRST(&s->peers->live); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (!p->held)
+			continue;
+		bool full = peer_process(p, false);
+		if (p->bad_frame)
+			peer_close(p, "framing");
+		else if (full)
 			return true;
+	}
 	return false;
 }
 
@@ -735,7 +803,12 @@ peer_drain(struct peer *p)
 		return true;
 	}
 	/* What waited in the input buffer goes first. */
-	if (peer_process(p, false))
+	bool full = peer_process(p, false);
+	if (p->bad_frame) {
+		peer_close(p, "framing");
+		return true;
+	}
+	if (full)
 		return false;
 	while (p->drained < PEER_DRAIN_MAX) {
 		if (!server_can_log(p->conf->server))

@@ -271,7 +271,7 @@ record_msg_line(char *dst, const struct record_head *h, const char *ts,
 	size_t w = escape_text_line(d, buf, span, &len);
 	if (len == span)
 		return 0; /* no LF: the line is unfinished or overlong */
-	*f = (struct frame){FRAME_LINE, len, len + 1};
+	*f = (struct frame){FRAME_LINE, len, len + 1, 0};
 	if (len > 0 && buf[len - 1] == '\r') {
 		f->len--;
 		w -= 2; /* the CR's "\\r" ends the escaped text */

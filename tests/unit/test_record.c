@@ -509,7 +509,7 @@ test_msg_line_matches_frame_next(void)
 		size_t span = n < max_line + 2 ? n : max_line + 2;
 		size_t room = record_msg_max(span);
 		char *got = malloc(room), *want = malloc(record_msg_max(n));
-		struct frame f = {FRAME_NEED, 0, 0};
+		struct frame f = {FRAME_NEED, 0, 0, 0};
 		size_t gl = record_msg_line(got, &h, ts, buf, n, max_line, &f);
 		struct frame w = frame_next(buf, n, max_line);
 		if (gl == 0) {
