@@ -123,6 +123,7 @@ test_defaults(void)
 	    (long long)o.max_clients, 10000, "defaults: max-clients is 10000");
 	is_int((long long)o.idle_timeout, 0, "defaults: idle-timeout is 0");
 	is_size(o.nallow, 0, "defaults: no --allow (all peers served)");
+	is_int(o.framing, FRAMING_LF, "defaults: framing is lf");
 }
 
 /* With any -t or -u, only the addresses given. */
@@ -585,6 +586,63 @@ test_client(void)
 	}
 }
 
+/* --framing lf|octet: both spellings of each value; any other value, an
+ * empty one or none is an error that names the option and the choices. */
+static void
+test_framing(void)
+{
+	static const char *const unknown = "--framing: unknown framing 'xml' "
+	                                   "(lf or octet)";
+	static const char *const names[] = {"--framing", NULL};
+	struct args a;
+	struct opts o;
+	char err[ERRLEN];
+
+	SERVER(&a, "--framing", "octet", );
+	if (parsed(parse(&o, &a, err), err, "--framing octet"))
+		is_int(o.framing, FRAMING_OCTET, "--framing octet sets octet");
+	SERVER(&a, "--framing=octet", );
+	if (parsed(parse(&o, &a, err), err, "--framing=octet"))
+		is_int(o.framing, FRAMING_OCTET, "--framing=octet sets octet");
+	SERVER(&a, "--framing", "lf", );
+	if (parsed(parse(&o, &a, err), err, "--framing lf"))
+		is_int(o.framing, FRAMING_LF, "--framing lf sets lf");
+	SERVER(&a, "--framing=lf", "-t", "127.0.0.1:0", );
+	if (parsed(parse(&o, &a, err), err, "--framing=lf -t ADDR")) {
+		is_int(o.framing, FRAMING_LF, "--framing=lf sets lf");
+		ok(o.ntcp == 1 && o.nudp == 0,
+		    "--framing leaves the listeners as given");
+	}
+	SERVER(&a, "-t", "127.0.0.1:0", "--framing", "octet", "-f", "json",
+	    "--max-line", "100", );
+	if (parsed(parse(&o, &a, err), err, "--framing among other options"))
+		ok(o.framing == FRAMING_OCTET && o.format == RECORD_JSON &&
+		        o.max_line == 100,
+		    "--framing octet among other options: all of them set");
+
+	SERVER(&a, "--framing", "xml", );
+	is_int(parse(&o, &a, err), OPTS_ERROR, "--framing xml is an error");
+	is_str(
+	    err, unknown, "--framing xml: the error names it and the choices");
+	SERVER(&a, "--framing=xml", );
+	parse(&o, &a, err);
+	is_str(err, unknown, "--framing=xml: the same error");
+	SERVER(&a, "--framing", "OCTET", );
+	check_error(parse(&o, &a, err), err, names,
+	    "--framing OCTET (values are lower case, like --format's)");
+	SERVER(&a, "--framing", "octet-counting", );
+	check_error(parse(&o, &a, err), err, names,
+	    "--framing octet-counting (no prefix match)");
+	SERVER(&a, "--framing", "", );
+	check_error(
+	    parse(&o, &a, err), err, names, "--framing with an empty value");
+	SERVER(&a, "--framing=", );
+	check_error(parse(&o, &a, err), err, names, "--framing= (empty)");
+	SERVER(&a, "--framing", );
+	check_error(
+	    parse(&o, &a, err), err, names, "--framing without a value");
+}
+
 /* Run every option test. */
 int
 main(void)
@@ -599,6 +657,7 @@ main(void)
 	test_errors_silent();
 	test_reparse();
 	test_usage();
+	test_framing();
 	test_client();
 	return done_testing();
 }
