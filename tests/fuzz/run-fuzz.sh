@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build one libFuzzer harness with clang and run it for a while:
 #   run-fuzz.sh NAME SECONDS SRCDIR BUILDDIR
-# NAME is escape, frame, record, addr, cidr, opts or source.
+# NAME is escape, frame, octet, record, addr, cidr, opts or source.
 # PEERLOG_FUZZ_SECONDS, when set, overrides SECONDS. Everything is written
 # under BUILDDIR/fuzz-NAME/: the binary, a scratch corpus seeded from
 # SRCDIR/tests/fuzz/corpus/NAME/ (kept between runs, so it grows) and any
@@ -11,7 +11,7 @@ set -u
 
 # Say how to call this script, and stop.
 usage() {
-	echo "usage: run-fuzz.sh escape|frame|record|addr|cidr|opts|source" \
+	echo "usage: run-fuzz.sh escape|frame|octet|record|addr|cidr|opts|source" \
 	    "SECONDS SRCDIR BUILDDIR" >&2
 	exit 2
 }
@@ -26,6 +26,7 @@ builddir=$4
 case $name in
 escape) modules="escape.c" ;;
 frame) modules="frame.c escape.c" ;;
+octet) modules="frame.c escape.c" ;;
 record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;
