@@ -13,24 +13,9 @@ import time
 import pytest
 
 from conftest import (VERSION, WAIT, peer_of, requires_peerlogd, reset_close,
-                      split_lines, tcp_connect)
+                      split_lines, tcp_connect, wait_stderr)
 
 pytestmark = requires_peerlogd
-
-
-def wait_stderr(srv, pattern, what, timeout=WAIT):
-    """Wait for a stderr line matching the regex pattern; return the match."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in srv.stderr().split("\n"):
-            m = rx.fullmatch(line)
-            if m:
-                return m
-        assert time.monotonic() < deadline, f"no {what} on stderr: {srv.stderr()!r}"
-        assert srv.proc.poll() is None, \
-            f"server exited (rc={srv.proc.returncode}): {srv.stderr()!r}"
-        time.sleep(0.02)
 
 
 def start_record_len(pid):

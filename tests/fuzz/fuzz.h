@@ -55,4 +55,26 @@ void *fuzz_dup(const void *src, size_t n);
 /* Allocate n bytes, aborting on failure. */
 void *fuzz_alloc(size_t n);
 
+/* A small deterministic generator (xorshift32), seeded from the input. */
+struct rng {
+	uint32_t s;
+};
+
+/* Next 32 random bits. */
+static inline uint32_t
+rng_next(struct rng *r)
+{
+	r->s ^= r->s << 13;
+	r->s ^= r->s >> 17;
+	r->s ^= r->s << 5;
+	return r->s;
+}
+
+/* A number below n (n >= 1). */
+static inline uint32_t
+rng_below(struct rng *r, uint32_t n)
+{
+	return rng_next(r) % n;
+}
+
 #endif

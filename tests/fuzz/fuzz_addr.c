@@ -27,28 +27,6 @@
 /* Addresses generated per input. */
 #define NGEN 4
 
-/* A small deterministic generator (xorshift32), seeded from the input. */
-struct rng {
-	uint32_t s;
-};
-
-/* Next 32 random bits. */
-static uint32_t
-rng_next(struct rng *r)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 17;
-	r->s ^= r->s << 5;
-	return r->s;
-}
-
-/* A number below n (n >= 1). */
-static uint32_t
-rng_below(struct rng *r, uint32_t n)
-{
-	return rng_next(r) % n;
-}
-
 /* Whether sscanf's return rc (wanted fields) and %n position end show
  * that the pattern matched all len bytes of the input. */
 static bool

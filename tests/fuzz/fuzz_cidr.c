@@ -81,28 +81,6 @@ width_of(int family)
 	return family == AF_INET ? 32 : family == AF_INET6 ? 128 : 0;
 }
 
-/* A small deterministic generator (xorshift32), seeded from the input. */
-struct rng {
-	uint32_t s;
-};
-
-/* Next 32 random bits. */
-static uint32_t
-rng_next(struct rng *r)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 17;
-	r->s ^= r->s << 5;
-	return r->s;
-}
-
-/* A number below n (n >= 1). */
-static uint32_t
-rng_below(struct rng *r, uint32_t n)
-{
-	return rng_next(r) % n;
-}
-
 /* Whether the 16 bytes at a are an IPv4-mapped IPv6 address. */
 static bool
 is_mapped(const uint8_t *a)

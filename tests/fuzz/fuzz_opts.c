@@ -318,21 +318,6 @@ fuzz_client(struct args *a, size_t small)
 	free(err);
 }
 
-/* A small deterministic generator (xorshift32), seeded from the input. */
-struct rng {
-	uint32_t s;
-};
-
-/* A number below n (n >= 1). */
-static uint32_t
-rng_below(struct rng *r, uint32_t n)
-{
-	r->s ^= r->s << 13;
-	r->s ^= r->s >> 17;
-	r->s ^= r->s << 5;
-	return r->s % n;
-}
-
 /* Write 2^64 + k (k < 1000) in decimal: a value that an unchecked 64-bit
  * accumulator would wrap round to k. */
 static void
