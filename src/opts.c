@@ -352,22 +352,35 @@ opts_allow(struct opt_scan *sc, struct opts *o)
 	return 0;
 }
 
+/*
+ * Take the value of --NAME, one of two words, into *out as 0 or 1 (the
+ * enum's order); any other word is an error that names both.
+ */
+static int
+opts_choice(struct opt_scan *sc, const char *name, const char *w0,
+    const char *w1, int *out)
+{
+	char shown[256];
+
+	if (strcmp(sc->arg, w0) == 0 || strcmp(sc->arg, w1) == 0) {
+		*out = strcmp(sc->arg, w1) == 0;
+		return 0;
+	}
+	opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+	opts_err(sc, "--%s: unknown %s '%s' (%s or %s)", name, name, shown, w0,
+	    w1);
+	return -1;
+}
+
 /* Parse --format's FMT into o->format. */
 static int
 opts_format(struct opt_scan *sc, struct opts *o)
 {
-	char shown[256];
+	int v;
 
-	if (strcmp(sc->arg, "text") == 0)
-		o->format = RECORD_TEXT;
-	else if (strcmp(sc->arg, "json") == 0)
-		o->format = RECORD_JSON;
-	else {
-		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
-		opts_err(
-		    sc, "--format: unknown format '%s' (text or json)", shown);
+	if (opts_choice(sc, "format", "text", "json", &v) != 0)
 		return -1;
-	}
+	o->format = v ? RECORD_JSON : RECORD_TEXT;
 	return 0;
 }
 
@@ -375,18 +388,11 @@ opts_format(struct opt_scan *sc, struct opts *o)
 static int
 opts_framing(struct opt_scan *sc, struct opts *o)
 {
-	char shown[256];
+	int v;
 
-	if (strcmp(sc->arg, "lf") == 0)
-		o->framing = FRAMING_LF;
-	else if (strcmp(sc->arg, "octet") == 0)
-		o->framing = FRAMING_OCTET;
-	else {
-		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
-		opts_err(
-		    sc, "--framing: unknown framing '%s' (lf or octet)", shown);
+	if (opts_choice(sc, "framing", "lf", "octet", &v) != 0)
 		return -1;
-	}
+	o->framing = v ? FRAMING_OCTET : FRAMING_LF;
 	return 0;
 }
 

@@ -70,6 +70,17 @@ rng_next(struct rng *r)
 	return r->s;
 }
 
+/* A seed for the generator from every byte of the input (FNV-1a). */
+static inline uint32_t
+rng_seed(const uint8_t *data, size_t size)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < size; i++)
+		h = (h ^ data[i]) * 16777619u;
+	return h != 0 ? h : 1;
+}
+
 /* A number below n (n >= 1). */
 static inline uint32_t
 rng_below(struct rng *r, uint32_t n)

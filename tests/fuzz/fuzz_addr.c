@@ -411,23 +411,12 @@ gen_addr(struct rng *r, char *text, struct addr_spec *want)
 	return ok;
 }
 
-/* A seed for the generator from every byte of the input (FNV-1a). */
-static uint32_t
-seed_of(const uint8_t *data, size_t size)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 16777619u;
-	return h != 0 ? h : 1;
-}
-
 /* Generated addresses: addr_parse and the grammar oracle must both give
  * what each one was made to be. */
 static void
 check_generated(const uint8_t *data, size_t size)
 {
-	struct rng r = {seed_of(data, size)};
+	struct rng r = {rng_seed(data, size)};
 	char text[ADDR_HOSTLEN + 32];
 	struct addr_spec want, got;
 

@@ -372,17 +372,6 @@ gen_cidr(struct rng *r, char *text, uint8_t *host, struct cidr *want)
 	return true;
 }
 
-/* A seed for the generator from every byte of the input (FNV-1a). */
-static uint32_t
-seed_of(const uint8_t *data, size_t size)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 16777619u;
-	return h != 0 ? h : 1;
-}
-
 /* Generated networks: cidr_parse and the grammar oracle must both give
  * what each one was made to be, and the network must hold its host. */
 static void
@@ -411,7 +400,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s = fuzz_alloc(size + 1);
 	struct cidr want, raw;
 	uint8_t probe[16] = {0};
-	struct rng r = {seed_of(data, size)};
+	struct rng r = {rng_seed(data, size)};
 
 	memcpy(s, data, size);
 	s[size] = '\0';
