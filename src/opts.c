@@ -367,8 +367,8 @@ opts_choice(struct opt_scan *sc, const char *name, const char *w0,
 		return 0;
 	}
 	opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
-	opts_err(sc, "--%s: unknown %s '%s' (%s or %s)", name, name, shown, w0,
-	    w1);
+	opts_err(
+	    sc, "--%s: unknown %s '%s' (%s or %s)", name, name, shown, w0, w1);
 	return -1;
 }
 
