@@ -517,6 +517,15 @@ def read_fd_until(fd, buf, pred, what, timeout=WAIT):
             time.sleep(0.02)
 
 
+def stop_reading_fd(srv, fd, buf):
+    """SIGTERM the server, read fd into buf up to the stop record, and
+    return (exit status, stderr, the records of buf without timestamps)."""
+    srv.send_signal(signal.SIGTERM)
+    rc = srv.wait_exit(slow(STOP_WAIT))
+    read_fd_until(fd, buf, lambda b: b" - - stop " in b, "the stop record")
+    return rc, srv.stderr(), [l[28:].decode() for l in bytes(buf).split(b"\n")[:-1]]
+
+
 def run_peerlogd(args, timeout=STOP_WAIT):
     """Run peerlogd expecting it to end by itself (errors, -h, -V).
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import (LISTEN_RE, STOP_WAIT, VERSION, WAIT, peer_of, read_fd_until,
+from conftest import (stop_reading_fd, LISTEN_RE, STOP_WAIT, VERSION, WAIT, peer_of, read_fd_until,
                       requires_peerlogd, slow, tcp_connect, wait_stderr)
 
 pytestmark = requires_peerlogd
@@ -171,13 +171,10 @@ def test_output_epipe_while_a_reopen_is_pending_holds_records_for_the_new_fifo(
         out = bytearray()
         read_fd_until(rfd2, out, lambda b: b" msg held for the next reader\n" in b,
                       "the held records", timeout=slow(WAIT))
-        srv.send_signal(signal.SIGTERM)
-        rc = srv.wait_exit(slow(STOP_WAIT))
-        read_fd_until(rfd2, out, lambda b: b" - - stop " in b, "the stop record")
-        err = srv.stderr()
+        rc, err, recs = stop_reading_fd(srv, rfd2, out)
         assert rc == 0, err
         line = "held for the next reader"
-        assert [l[28:].decode() for l in bytes(out).split(b"\n")[:-1]] == [
+        assert recs == [
             f"tcp {peer} connect", f"tcp {peer} msg {line}",
             f"tcp {peer} disconnect reason=shutdown msgs=1 bytes={len(line) + 1}",
             "- - stop signal=SIGTERM"], out

@@ -3,10 +3,9 @@ reader opens it (behaviours O2; issue 9 defect 15)."""
 
 import os
 import re
-import signal
 import time
 
-from conftest import (STOP_WAIT, VERSION, WAIT, peer_of, read_fd_until,
+from conftest import (stop_reading_fd, VERSION, WAIT, peer_of, read_fd_until,
                       requires_peerlogd, slow, tcp_connect, wait_stderr)
 
 pytestmark = requires_peerlogd
@@ -65,12 +64,9 @@ def test_output_fifo_without_reader_gets_the_held_records_once_a_reader_opens(
                       "the held records", timeout=slow(WAIT))
         wait_stderr(srv, re.escape(f"peerlogd: output {fifo}: writing again"),
                     "writing-again line", timeout=slow(WAIT))
-        srv.send_signal(signal.SIGTERM)
-        rc = srv.wait_exit(slow(STOP_WAIT))
-        read_fd_until(rfd, out, lambda b: b" - - stop " in b, "the stop record")
-        err = srv.stderr()
+        rc, err, recs = stop_reading_fd(srv, rfd, out)
         assert rc == 0, err
-        assert [l[28:].decode() for l in bytes(out).split(b"\n")[:-1]] == [
+        assert recs == [
             f"- - start version={VERSION} pid={srv.pid}",
             f"tcp {peer} connect", f"tcp {peer} msg {line}",
             f"tcp {peer} disconnect reason=shutdown msgs=1 bytes={len(line) + 1}",

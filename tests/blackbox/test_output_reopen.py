@@ -7,7 +7,7 @@ import re
 import signal
 import time
 
-from conftest import (STOP_WAIT, WAIT, peer_of, read_fd_until, requires_peerlogd,
+from conftest import (stop_reading_fd, STOP_WAIT, WAIT, peer_of, read_fd_until, requires_peerlogd,
                       slow, tcp_connect, wait_stderr)
 
 pytestmark = requires_peerlogd
@@ -79,12 +79,9 @@ def test_output_reopen_of_a_fifo_goes_to_it_once_a_reader_opens(start_server):
                           "the record in the FIFO", timeout=slow(WAIT))
         read_fd_until(rfd, out, lambda b: b" disconnect reason=eof " in b,
                       "the disconnect", timeout=slow(WAIT))
-        srv.send_signal(signal.SIGTERM)
-        rc = srv.wait_exit(slow(STOP_WAIT))
-        read_fd_until(rfd, out, lambda b: b" - - stop " in b, "the stop record")
-        err = srv.stderr()
+        rc, err, recs = stop_reading_fd(srv, rfd, out)
         assert rc == 0, err
-        assert [l[28:].decode() for l in bytes(out).split(b"\n")[:-1]] == [
+        assert recs == [
             f"tcp {peer} msg to the fifo",
             f"tcp {peer} disconnect reason=eof msgs=2 bytes=19",
             "- - stop signal=SIGTERM"], out
