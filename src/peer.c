@@ -138,11 +138,11 @@ peer_frames(struct peer *p, const struct record_head *h, const char *buf,
 			off = n;
 			break;
 		}
-		off += f.used;
+		const char *msg = buf + off + f.skip;
+		off += f.used; /* a count cut short at the end: used up */
 		if (f.kind == FRAME_NEED)
 			break;
-		server_log_msg(s, h, f.kind == FRAME_PART,
-		    buf + off - f.used + f.skip, f.len);
+		server_log_msg(s, h, f.kind == FRAME_PART, msg, f.len);
 		msgs++;
 	}
 	while (off < n && s->opts->framing == FRAMING_LF) {
