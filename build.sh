@@ -8,7 +8,7 @@ set -eu
 
 cd "$(dirname "$0")"
 
-PACKAGES="gcc meson ninja-build pkg-config libevent-dev"
+PACKAGES="gcc meson ninja-build pkg-config libevent-dev libssl-dev"
 TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev"
 
 # Install the Debian packages that are not installed yet (apt's output on
