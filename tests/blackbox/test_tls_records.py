@@ -10,8 +10,6 @@ Assumptions where the SPEC is silent (see the report):
 """
 
 import re
-import shutil
-import signal
 
 import pytest
 
@@ -255,7 +253,6 @@ def test_openssl_s_client_with_a_client_certificate(start_server, pki):
         ("tls", peer, "disconnect", "reason=eof msgs=1 bytes=21")]
 
 
-@pytest.mark.skipif(not shutil.which("socat"), reason="socat missing: build.sh installs it")
 @pytest.mark.parametrize("mutual", [False, True], ids=["server-auth", "mutual"])
 def test_socat_openssl_address(start_server, pki, mutual):
     srv = start_server(*tls_args(pki, client_ca=mutual))

@@ -244,13 +244,15 @@ class Tool:
             self.proc.communicate()
 
 
-def s_client(addr, pki, cert=None, key=None, *extra):
+def s_client(addr, pki, cert=None, key=None, *extra, commands=False):
     """`openssl s_client` to addr verifying the server as localhost against
-    the PKI's CA, sending its stdin (no command letters; EOF ends it with
-    close_notify)."""
+    the PKI's CA, sending its stdin (EOF ends it with close_notify). With
+    commands, a line "R" renegotiates, "k"/"K" update keys (TLS 1.3)."""
     argv = ["openssl", "s_client", "-connect", f"{addr[0]}:{addr[1]}",
             "-CAfile", pki.ca_cert, "-verify_return_error", "-verify_hostname",
-            "localhost", "-servername", "localhost", "-nocommands", "-no_ign_eof"]
+            "localhost", "-servername", "localhost", "-no_ign_eof"]
+    if not commands:
+        argv.append("-nocommands")
     if cert:
         argv += ["-cert", cert, "-key", key]
     return Tool(argv + list(extra))
@@ -259,7 +261,7 @@ def s_client(addr, pki, cert=None, key=None, *extra):
 def refused_attempt(addr, pki, cert=None, key=None, data=b"must never be logged\n",
                     **ctx_kw):
     """A client the server is expected to refuse: connect, try the handshake,
-    try to send data, read until the server closes. Returns (peer, whether
+    try to send data, close with close_notify, wait for the server's close. Returns (peer, whether
     the client's side of the handshake completed). Nothing here fails on a
     refusal: the records say what the server did."""
     ctx = tls_context(pki, cert, key, **ctx_kw)
@@ -275,8 +277,9 @@ def refused_attempt(addr, pki, cert=None, key=None, data=b"must never be logged\
     with s:
         try:
             s.sendall(data)
-            while s.recv(65536):
-                pass
         except (ssl.SSLError, OSError):
             pass
+        # A server that wrongly served the client sees a clean end (and its
+        # records show it); a refusing one has closed already.
+        close_notify(s)
     return peer, done
