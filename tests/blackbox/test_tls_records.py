@@ -144,7 +144,7 @@ def test_a_line_cut_across_tls_records_is_one_message(tls_server, pki):
     peer, recs, detail = tls_session(tls_server, pki, writes)
     assert msg_records(recs) == [("tls", peer, "msg", "hello world"),
                                  ("tls", peer, "msg", "next")]
-    assert recs[-1] == ("tls", peer, "disconnect", "reason=eof msgs=2 bytes=19")
+    assert recs[-1] == ("tls", peer, "disconnect", "reason=eof msgs=2 bytes=18")
 
 
 def test_json_records_of_a_tls_client_without_certificate(tls_json_server, pki):

@@ -222,10 +222,7 @@ class Tool:
     def finish(self, timeout=WAIT):
         """Close its stdin and wait for it to end; return its exit status."""
         try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
+            # (communicate() closes its standard input.)
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
