@@ -7,7 +7,9 @@ Assumptions where the SPEC is silent (see the report):
 - cn= is the first DNS subjectAltName when there are several (certname.h
   says so);
 - a refused client (reason=tls or client-name) has no other record at all:
-  no connect, no disconnect; `reject reason=client-name` has no other word;
+  no connect, no disconnect;
+- (the server's choice, not the SPEC's) `reject reason=client-name` names
+  the refused certificate with the same cn= and fp= as a connect would;
 - in JSON, cn is the name itself (JSON-escaped, no \\x20), msg+ records
   carry cn and fp like msg records, and the disconnect may carry them too;
 - name matching is ASCII case-insensitive with a trailing dot ignored and
@@ -15,6 +17,7 @@ Assumptions where the SPEC is silent (see the report):
 - without --client-ca no certificate is asked for, so none is shown.
 """
 
+import hashlib
 import re
 import ssl
 
@@ -22,8 +25,7 @@ import pytest
 
 from conftest import (check_ts, peer_of, requires_peerlogd, tcp_session, tls_args,
                       tls_connect)
-from tlshelp import (cert_detail, close_notify, refused_attempt, tls_reject_error,
-                     tls_session, wait_disconnect)
+from tlshelp import refused_attempt, tls_reject_error, tls_session
 
 pytestmark = requires_peerlogd
 
@@ -35,6 +37,11 @@ def mtls(start_server, pki, *names, fmt=None):
     for n in names:
         args += ["--client-name", n]
     return start_server(*args, fmt=fmt)
+
+
+def name_reject(pki, cert, shown):
+    """The DETAIL of a reject of cert by --client-name."""
+    return f"reason=client-name cn={shown} fp={pki.fingerprint(cert)}"
 
 
 def served(srv, pki, cert, key, name, line=b"hello\n"):
@@ -49,16 +56,17 @@ def served(srv, pki, cert, key, name, line=b"hello\n"):
     return peer
 
 
-def refused(srv, pki, cert, key, reason, **kw):
+def refused(srv, pki, cert, key, reason, shown=None, **kw):
     """The client with cert (None: no certificate) is refused: its one
-    record is a reject with reason (tls or client-name); nothing it sent is
-    logged. Returns the reject record."""
+    record is a reject with reason (tls or client-name: then with the
+    cn=SHOWN fp= of its certificate); nothing it sent is logged. Returns the
+    reject record."""
     peer, _ = refused_attempt(srv.tls_addr, pki, cert, key, **kw)
     rec = srv.wait_event(peer, "reject")
     if reason == "tls":
         tls_reject_error(rec)
     else:
-        assert rec == ("tls", peer, "reject", f"reason={reason}")
+        assert rec == ("tls", peer, "reject", name_reject(pki, cert, shown))
     # An anchor: a TCP client served after the refused one; by then the
     # refused one's records are all written.
     tcp_session(srv, b"anchor\n")
@@ -118,7 +126,6 @@ def test_client_certificate_over_each_version(start_server, pki, maximum):
 
 
 def test_fp_is_the_sha256_of_the_der_certificate(start_server, pki):
-    import hashlib
     srv = mtls(start_server, pki)
     cert, key = pki.client("fp-check")
     with open(cert) as f:
@@ -172,7 +179,8 @@ def test_json_reject_of_a_refused_name(start_server, pki):
     recs = srv.wait_for(lambda rs: any(r["peer"] == peer for r in rs), f"records of {peer}")
     mine = [r for r in recs if r["peer"] == peer]
     assert without_ts(mine) == [{"proto": "tls", "peer": peer, "event": "reject",
-                                 "reason": "client-name"}]
+                                 "reason": "client-name", "cn": "other.example",
+                                 "fp": pki.fingerprint(cert)}]
 
 
 # ---- certificates that are refused ----
@@ -180,23 +188,30 @@ def test_json_reject_of_a_refused_name(start_server, pki):
 def test_no_client_certificate_is_rejected(start_server, pki):
     srv = mtls(start_server, pki)
     rec = refused(srv, pki, None, None, "tls")
-    assert "peer did not return a certificate" in tls_reject_error(rec)
+    assert tls_reject_error(rec) == "peer did not return a certificate"
 
 
 def test_certificate_of_an_untrusted_ca_is_rejected(start_server, pki):
     srv = mtls(start_server, pki)
     cert, key = pki.other_ca.client("mallory", dns=["client.example"])
     rec = refused(srv, pki, cert, key, "tls")
-    err = tls_reject_error(rec)
-    assert "certificate verify failed" in err or "unable to get local issuer" in err
+    assert tls_reject_error(rec) == \
+        "certificate verify failed: unable to get local issuer certificate"
 
 
 def test_self_signed_client_certificate_is_rejected(start_server, pki):
     srv = mtls(start_server, pki)
     rec = refused(srv, pki, pki.other_ca.ca_cert, pki.other_ca.ca_key, "tls")
-    err = tls_reject_error(rec)
-    assert "certificate verify failed" in err or "self-signed" in err or \
-        "unsupported certificate purpose" in err
+    assert tls_reject_error(rec) == "certificate verify failed: self-signed certificate"
+
+
+def test_certificate_not_for_client_use_is_rejected(start_server, pki):
+    # extendedKeyUsage serverAuth only: not a client certificate.
+    srv = mtls(start_server, pki)
+    cert, key = pki.client("server-only", dns=["client.example"], usage="serverAuth")
+    rec = refused(srv, pki, cert, key, "tls")
+    assert tls_reject_error(rec) == \
+        "certificate verify failed: unsuitable certificate purpose"
 
 
 @pytest.mark.parametrize("when", ["expired", "not_yet_valid"])
@@ -204,9 +219,9 @@ def test_certificate_out_of_its_validity_is_rejected(start_server, pki, when):
     srv = mtls(start_server, pki)
     cert, key = getattr(pki, when)(f"{when}-client", dns=["client.example"])
     rec = refused(srv, pki, cert, key, "tls")
-    err = tls_reject_error(rec)
-    assert "certificate verify failed" in err or "certificate has expired" in err or \
-        "certificate is not yet valid" in err
+    assert tls_reject_error(rec) == "certificate verify failed: " + {
+        "expired": "certificate has expired",
+        "not_yet_valid": "certificate is not yet valid"}[when]
 
 
 @pytest.mark.parametrize("maximum", ["TLSv1_2", "TLSv1_3"])
@@ -215,7 +230,7 @@ def test_refusals_over_each_version(start_server, pki, maximum):
     srv = mtls(start_server, pki, "ok.example")
     refused(srv, pki, None, None, "tls", minimum=v, maximum=v)
     cert, key = pki.client("wrong-name", dns=["wrong.example"])
-    refused(srv, pki, cert, key, "client-name", minimum=v, maximum=v)
+    refused(srv, pki, cert, key, "client-name", "wrong.example", minimum=v, maximum=v)
 
 
 # ---- --client-name ----
@@ -225,7 +240,7 @@ def test_client_name_permits_a_dns_name_and_refuses_others(start_server, pki):
     alice = pki.client("alice", dns=["alice.example"])
     bob = pki.client("bob", dns=["bob.example"], cn="alice.example")
     served(srv, pki, *alice, "alice.example")
-    refused(srv, pki, *bob, "client-name")
+    refused(srv, pki, *bob, "client-name", "bob.example")
 
 
 def test_client_name_matches_any_of_the_dns_names(start_server, pki):
@@ -239,13 +254,13 @@ def test_client_name_matches_the_cn_when_there_is_no_dns_name(start_server, pki)
     srv = mtls(start_server, pki, "plain-cn", "Jane Doe")
     served(srv, pki, *pki.client("plain-cn", cn="plain-cn"), "plain-cn")
     served(srv, pki, *pki.client("esc-Jane\\x20Doe", cn="Jane Doe"), "Jane\\x20Doe")
-    refused(srv, pki, *pki.client("other-cn", cn="other-cn"), "client-name")
+    refused(srv, pki, *pki.client("other-cn", cn="other-cn"), "client-name", "other-cn")
 
 
 def test_cn_is_not_matched_when_there_is_a_dns_name(start_server, pki):
     srv = mtls(start_server, pki, "cn-only")
     cert, key = pki.client("cn-and-dns", cn="cn-only", dns=["dns.example"])
-    refused(srv, pki, cert, key, "client-name")
+    refused(srv, pki, cert, key, "client-name", "dns.example")
 
 
 def test_several_client_names_each_permit(start_server, pki):
@@ -256,7 +271,7 @@ def test_several_client_names_each_permit(start_server, pki):
     served(srv, pki, *pki.client("plain-cn", cn="plain-cn"), "plain-cn")
     served(srv, pki, pin_cert, pin_key, "pinned.example")
     refused(srv, pki, *pki.client("bob", dns=["bob.example"], cn="alice.example"),
-            "client-name")
+            "client-name", "bob.example")
 
 
 def colons(hexstr):
@@ -272,7 +287,8 @@ def test_sha256_pin_in_every_form(start_server, pki, form):
     srv = mtls(start_server, pki, "sha256:" + text)
     served(srv, pki, cert, key, "pin.example")
     # Another certificate with the very same names is not the pinned one.
-    refused(srv, pki, *pki.client("pin-twin", dns=["pin.example"]), "client-name")
+    refused(srv, pki, *pki.client("pin-twin", dns=["pin.example"]), "client-name",
+            "pin.example")
 
 
 def test_pin_is_not_a_name(start_server, pki):
@@ -281,7 +297,7 @@ def test_pin_is_not_a_name(start_server, pki):
     pin = "sha256:" + pki.fingerprint(cert)
     srv = mtls(start_server, pki, pin)
     # (A CN holds at most 64 characters: the pin's text goes in a DNS SAN.)
-    refused(srv, pki, *pki.client("pin-as-name", dns=[pin]), "client-name")
+    refused(srv, pki, *pki.client("pin-as-name", dns=[pin]), "client-name", pin)
 
 
 def test_names_match_ignoring_case_and_a_trailing_dot(start_server, pki):
@@ -294,8 +310,10 @@ def test_wildcard_rule_stands_for_one_leftmost_label(start_server, pki):
     # certname.h: "*." stands for exactly one leftmost label.
     srv = mtls(start_server, pki, "*.wild.example")
     served(srv, pki, *pki.client("wild-a", dns=["a.wild.example"]), "a.wild.example")
-    refused(srv, pki, *pki.client("wild-ab", dns=["a.b.wild.example"]), "client-name")
-    refused(srv, pki, *pki.client("wild-bare", dns=["wild.example"]), "client-name")
+    refused(srv, pki, *pki.client("wild-ab", dns=["a.b.wild.example"]), "client-name",
+            "a.b.wild.example")
+    refused(srv, pki, *pki.client("wild-bare", dns=["wild.example"]), "client-name",
+            "wild.example")
 
 
 def test_refused_client_sends_data_that_is_never_logged(start_server, pki):
@@ -307,12 +325,12 @@ def test_refused_client_sends_data_that_is_never_logged(start_server, pki):
             s.sendall(b"never 1\nnever 2\nnever tail")
         except (ssl.SSLError, OSError):
             pass
-        srv.wait_record(("tls", peer, "reject", "reason=client-name"))
+        srv.wait_record(("tls", peer, "reject", name_reject(pki, cert, "bob.example")))
         try:
             while s.recv(65536):
                 pass
         except (ssl.SSLError, OSError):
             pass
     served(srv, pki, *pki.client("alice", dns=["alice.example"]), "alice.example")
-    assert srv.of(peer) == [("tls", peer, "reject", "reason=client-name")]
+    assert srv.of(peer) == [("tls", peer, "reject", name_reject(pki, cert, "bob.example"))]
     assert not any("never" in " ".join(r) for r in srv.records())

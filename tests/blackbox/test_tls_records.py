@@ -10,14 +10,17 @@ Assumptions where the SPEC is silent (see the report):
 """
 
 import re
+import signal
+import ssl
+import warnings
 
 import pytest
 
 from conftest import (PEERLOGD, WAIT, Server, check_ts, msg_records, needs_ipv6,
-                      peer_of, requires_peerlogd, split_addr, tcp_session,
-                      tls_args, tls_connect)
-from tlshelp import (close_notify, find_peer_of_msg, legacy_context, s_client,
-                     tls_detail, tls_reject_error, tls_session, Tool, wait_disconnect)
+                      parse_kv, peer_of, requires_peerlogd, split_addr, tcp_connect,
+                      tcp_session, tls_args, tls_connect)
+from tlshelp import (Tool, close_notify, expect_closed, find_peer_of_msg, legacy_context,
+                     s_client, tls_detail, tls_reject_error, tls_session, wait_disconnect)
 
 pytestmark = requires_peerlogd
 
@@ -163,7 +166,6 @@ def test_json_records_of_a_tls_client_without_certificate(tls_json_server, pki):
 @pytest.mark.parametrize("maximum,version", [
     ("TLSv1_2", "TLSv1.2"), ("TLSv1_3", "TLSv1.3")])
 def test_tls_1_2_and_1_3_are_served(tls_server, pki, maximum, version):
-    import ssl
     v = getattr(ssl.TLSVersion, maximum)
     peer, recs, detail = tls_session(tls_server, pki, b"v\n", minimum=v, maximum=v)
     assert detail.startswith(f"tls={version} cipher=")
@@ -173,13 +175,10 @@ def test_tls_1_2_and_1_3_are_served(tls_server, pki, maximum, version):
 
 @pytest.mark.parametrize("name", ["TLSv1", "TLSv1_1"])
 def test_tls_1_0_and_1_1_are_refused(start_server, pki, name):
-    import ssl
-    import warnings
     srv = start_server(*tls_args(pki))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx = legacy_context(getattr(ssl.TLSVersion, name))
-    from conftest import tcp_connect
     raw = tcp_connect(srv.tls_addr)
     peer = peer_of(raw)
     with pytest.raises(ssl.SSLError) as exc:
@@ -188,7 +187,7 @@ def test_tls_1_0_and_1_1_are_refused(start_server, pki, name):
     # The server said why: a protocol_version alert.
     assert "PROTOCOL_VERSION" in str(exc.value) or "protocol version" in str(exc.value)
     rec = srv.wait_event(peer, "reject")
-    assert "unsupported protocol" in tls_reject_error(rec)
+    assert tls_reject_error(rec) == "unsupported protocol"
     assert srv.of(peer) == [rec]
     # The server goes on serving.
     p2, recs, detail = tls_session(srv, pki, b"after\n")
@@ -281,3 +280,75 @@ def test_socat_openssl_address(start_server, pki, mutual):
     # socat may end with or without close_notify: eof or reset, never lost data.
     assert recs[-1] in [("tls", peer, "disconnect", f"reason={r} msgs=100 bytes={len(data)}")
                         for r in ("eof", "reset")]
+
+
+# ---- JSON rejects, stats, the reject rate limit ----
+
+def test_json_reject_records_of_failed_handshakes(start_server, pki):
+    srv = start_server(*tls_args(pki, "--handshake-timeout", "1"), fmt="json")
+    with tcp_connect(srv.tls_addr) as c:
+        plain = peer_of(c)
+        c.sendall(b"plain text\n")
+        expect_closed(c)
+    with tcp_connect(srv.tls_addr) as c:
+        silent = peer_of(c)
+        expect_closed(c)
+    recs = srv.wait_for(lambda rs: sum(r["event"] == "reject" for r in rs) >= 2, "2 rejects")
+    assert without_ts([r for r in recs if r["event"] == "reject"]) == [
+        {"proto": "tls", "peer": plain, "event": "reject", "reason": "tls",
+         "error": "wrong version number"},
+        {"proto": "tls", "peer": silent, "event": "reject", "reason": "handshake-timeout"}]
+
+
+def stats(srv, n=1):
+    srv.send_signal(signal.SIGUSR1)
+    recs = srv.wait_for(lambda rs: len([r for r in rs if r[2] == "stats"]) >= n,
+                        f"stats record {n}")
+    st = [r for r in recs if r[2] == "stats"][n - 1]
+    return {k: int(v) for k, v in parse_kv(st[3]).items()}
+
+
+def test_stats_count_tls_clients_messages_and_rejects(start_server, pki):
+    srv = start_server("-t", "127.0.0.1:0", *tls_args(pki))
+    tls_session(srv, pki, b"ab\nc\n")
+    tcp_session(srv, b"tcp\n")
+    with tcp_connect(srv.tls_addr) as c:
+        p = peer_of(c)
+        c.sendall(b"not tls\n")
+        expect_closed(c)
+    srv.wait_event(p, "reject")
+    open_one = tls_connect(srv.tls_addr, pki)
+    try:
+        open_one.sendall(b"xyz\n")
+        srv.wait_record(("tls", peer_of(open_one), "msg", "xyz"))
+        st = stats(srv)
+        assert {k: st[k] for k in ("clients", "connects", "rejects", "tcp_msgs",
+                                   "tcp_bytes", "tls_msgs", "tls_bytes")} == dict(
+            clients=1, connects=3, rejects=1, tcp_msgs=1, tcp_bytes=4,
+            tls_msgs=3, tls_bytes=9)
+    finally:
+        open_one.close()
+
+
+def test_tls_rejects_beyond_5_a_second_are_summarised(start_server, pki):
+    n = 12
+    srv = start_server(*tls_args(pki))
+    peers = []
+    for _ in range(n):
+        with tcp_connect(srv.tls_addr) as c:
+            peers.append(peer_of(c))
+            c.sendall(b"x" * 10)
+            expect_closed(c)
+    summary = srv.wait_for(lambda rs: any(r[:3] == ("-", "-", "reject") for r in rs),
+                           "the suppressed summary", timeout=WAIT + 2)
+    logged = [r for r in summary if r[2] == "reject" and r[1] != "-"]
+    sums = [r for r in summary if r[:3] == ("-", "-", "reject")]
+    # However the n fell into windows, each is logged or counted once.
+    assert len(logged) >= 5 and [r[1] for r in logged] == peers[:len(logged)]
+    rc, recs, _ = srv.stop()
+    assert rc == 0
+    logged = [r for r in recs if r[2] == "reject" and r[1] != "-"]
+    sums = [r for r in recs if r[:3] == ("-", "-", "reject")]
+    assert all(list(parse_kv(r[3])) == ["reason", "suppressed"] and
+               r[3].startswith("reason=tls ") for r in sums)
+    assert len(logged) + sum(int(parse_kv(r[3])["suppressed"]) for r in sums) == n

@@ -8,7 +8,7 @@ Assumptions where the SPEC is silent (see the report):
 - an encrypted key is an error, never a passphrase prompt.
 """
 
-import os
+import socket
 import subprocess
 
 import pytest
@@ -85,8 +85,8 @@ def test_bad_key_file(tmp_path, pki):
 
 def test_key_not_matching_the_cert(tmp_path, pki):
     _, other_key = pki.client("startup-other-key")
-    err = fails(["-T", "127.0.0.1:0", "--cert", pki.server_cert, "--key", other_key],
-                tmp_path, other_key, "--key", pki.server_cert)
+    fails(["-T", "127.0.0.1:0", "--cert", pki.server_cert, "--key", other_key],
+          tmp_path, other_key, "--key", pki.server_cert)
 
 
 def test_encrypted_key_is_an_error_not_a_prompt(tmp_path, pki):
@@ -139,7 +139,6 @@ def test_bad_tls_address(tmp_path, pki):
 
 
 def test_tls_address_in_use(tmp_path, pki):
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()

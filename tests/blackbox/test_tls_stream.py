@@ -11,20 +11,19 @@ Assumptions where the SPEC is silent (see the report):
 
 import signal
 import socket
-import ssl
 import time
 
 import pytest
 
 import conftest
 from conftest import (PEERLOGD, WAIT, Server, msg_records, parse_kv, peer_of,
-                      proc_status_kib, requires_peerlogd, sanitized, tcp_connect,
-                      tcp_session, tls_args, tls_connect, tls_context)
+                      requires_peerlogd, sanitized, tcp_connect, tls_args,
+                      tls_connect, tls_context)
 from test_backpressure import (RawOutput, Sender, numbered_lines, records_except_msgs,
                                wait_stalled)
 from test_escaping import TEXT_ESCAPES
-from tlshelp import (close_notify, expect_closed, refused_attempt, tls_session,
-                     wait_disconnect)
+from tlshelp import (close_notify, expect_closed, refused_attempt, send_close_notify,
+                     tls_session, wait_disconnect)
 
 pytestmark = requires_peerlogd
 
@@ -319,7 +318,7 @@ def test_unread_output_pauses_a_tls_client_without_loss(start_server, pki):
         out.read_until(lambda o: not sender.is_alive(), "the sender to finish",
                        timeout=3 * WAIT)
         assert sender.error is None, sender.error
-        close_notify(c)
+        send_close_notify(c)
         out.read_until(lambda o: o.has(f" tls {peer} disconnect ".encode()), "the disconnect")
         srv.send_signal(signal.SIGTERM)
         out.read_until(lambda o: o.eof, "end of output")

@@ -161,7 +161,7 @@ class CA:
         subj = "/CN=" + subj_escape(cn) if cn != "" else "/O=peerlog tests"
         run_openssl("req", "-config", self.cnf, "-new", "-utf8", "-key", key_path,
                     "-subj", subj, "-out", csr)
-        ext = [f"[ext]", "basicConstraints = critical,CA:FALSE",
+        ext = ["[ext]", "basicConstraints = critical,CA:FALSE",
                "subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid"]
         if key == "ec":
             ext.append("keyUsage = critical,digitalSignature")

@@ -37,6 +37,16 @@ def close_notify(sock):
         pass
 
 
+def send_close_notify(sock):
+    """Send close_notify without waiting for the server's answer (the
+    server may not read it for a while: a paused client)."""
+    sock.setblocking(False)
+    try:
+        sock.unwrap()
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        pass
+
+
 def close_without_notify(sock):
     """End the TLS session with a FIN and no close_notify, then wait for the
     server to close."""
