@@ -183,6 +183,24 @@ def test_json_reject_of_a_refused_name(start_server, pki):
                                  "fp": pki.fingerprint(cert)}]
 
 
+def test_client_certificate_from_an_intermediate_ca(start_server, pki):
+    # The client presents its chain (leaf, intermediate); the server trusts
+    # the root only. fp= is the leaf's.
+    srv = mtls(start_server, pki)
+    inter = pki.intermediate("client intermediate")
+    cert, key = inter.client("chained-client", dns=["chained.example"])
+    chain = inter.chain(cert)
+    peer, recs, detail = tls_session(srv, pki, b"chained\n", chain, key)
+    assert recs == [
+        ("tls", peer, "connect", f"{detail} cn=chained.example fp={pki.fingerprint(cert)}"),
+        ("tls", peer, "msg", "chained"),
+        ("tls", peer, "disconnect", "reason=eof msgs=1 bytes=8")]
+    # The leaf alone cannot be verified.
+    rec = refused(srv, pki, cert, key, "tls")
+    assert tls_reject_error(rec) == \
+        "certificate verify failed: unable to get local issuer certificate"
+
+
 # ---- certificates that are refused ----
 
 def test_no_client_certificate_is_rejected(start_server, pki):

@@ -102,6 +102,21 @@ def test_tcp_and_tls_listeners_side_by_side(start_server, pki):
                     ("tls", peer, "disconnect", "reason=eof msgs=1 bytes=7")]
 
 
+def test_server_sends_its_whole_chain(start_server, pki):
+    # --cert holds the leaf and an intermediate; the client trusts the root.
+    inter = pki.intermediate("server intermediate")
+    cert, key = inter.sign("chained-server", cn="localhost", dns=["localhost"],
+                           ips=["127.0.0.1", "::1"], usage="serverAuth")
+    srv = start_server("-T", "127.0.0.1:0", "--cert", inter.chain(cert), "--key", key)
+    peer, recs, detail = tls_session(srv, pki, b"via the chain\n")
+    assert recs[1:] == [("tls", peer, "msg", "via the chain"),
+                        ("tls", peer, "disconnect", "reason=eof msgs=1 bytes=14")]
+    # The premise: with the leaf alone the client cannot verify the server.
+    srv2 = start_server("-T", "127.0.0.1:0", "--cert", cert, "--key", key)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_connect(srv2.tls_addr, pki).close()
+
+
 # ---- records ----
 
 def test_connect_comes_after_the_handshake_with_version_and_cipher(tls_server, pki):

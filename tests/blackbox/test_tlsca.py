@@ -84,6 +84,19 @@ def test_names_and_cache(pki):
     assert "subject=O=peerlog tests" in subject_and_sans(no_cn)
 
 
+def test_intermediate_ca_chain(pki):
+    inter = pki.intermediate("tlsca intermediate")
+    cert, _ = inter.client("tlsca-leaf")
+    chain = inter.chain(cert)
+    p = subprocess.run(["openssl", "verify", "-CAfile", pki.ca_cert, "-untrusted", chain,
+                        cert], capture_output=True, text=True, timeout=WAIT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # Without the intermediate the leaf does not verify.
+    assert verify(pki, cert)[0] != 0
+    with open(chain) as f:
+        assert f.read().count("BEGIN CERTIFICATE") == 2
+
+
 def test_fingerprint_is_sha256_of_der(pki):
     cert, _ = pki.client("tlsca-fp")
     with open(cert) as f:

@@ -117,7 +117,7 @@ class CA:
     """A certificate authority in directory d: its key, its self-signed
     certificate, and the certificates it signs (cached by name)."""
 
-    def __init__(self, d, name="peerlog test CA", key="ec"):
+    def __init__(self, d, name="peerlog test CA", key="ec", parent=None):
         self.dir = str(d)
         os.makedirs(os.path.join(self.dir, "newcerts"), exist_ok=True)
         self.cnf = os.path.join(self.dir, "openssl.cnf")
@@ -129,12 +129,49 @@ class CA:
         self.name = name
         self.ca_key = make_key(os.path.join(self.dir, "ca.key"), key)
         self.ca_cert = os.path.join(self.dir, "ca.pem")
-        run_openssl("req", "-config", self.cnf, "-x509", "-new", "-utf8",
-                    "-key", self.ca_key, "-subj", "/CN=" + subj_escape(name),
-                    "-days", "3650", "-sha256", "-extensions", "v3_ca",
-                    "-set_serial", str(secrets.randbits(62) | 1),
-                    "-out", self.ca_cert)
+        self.parent = parent
+        if parent is None:
+            run_openssl("req", "-config", self.cnf, "-x509", "-new", "-utf8",
+                        "-key", self.ca_key, "-subj", "/CN=" + subj_escape(name),
+                        "-days", "3650", "-sha256", "-extensions", "v3_ca",
+                        "-set_serial", str(secrets.randbits(62) | 1),
+                        "-out", self.ca_cert)
+        else:
+            # An intermediate CA: its certificate signed by the parent.
+            csr = os.path.join(self.dir, "ca.csr")
+            run_openssl("req", "-config", self.cnf, "-new", "-utf8", "-key", self.ca_key,
+                        "-subj", "/CN=" + subj_escape(name), "-out", csr)
+            now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+            run_openssl("ca", "-batch", "-config", parent.cnf, "-notext", "-utf8",
+                        "-cert", parent.ca_cert, "-keyfile", parent.ca_key,
+                        "-in", csr, "-out", self.ca_cert, "-extensions", "v3_ca",
+                        "-startdate", asn1_time(now - datetime.timedelta(hours=1)),
+                        "-enddate", asn1_time(now + datetime.timedelta(days=3650)))
         self._issued = {}
+        self._subs = {}
+
+    def intermediate(self, name):
+        """An intermediate CA signed by this one (cached by name)."""
+        if name not in self._subs:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            self._subs[name] = CA(os.path.join(self.dir, "sub-" + safe), name, parent=self)
+        return self._subs[name]
+
+    def chain(self, cert):
+        """A PEM file of cert followed by this CA's certificate and those of
+        its parents up to (not including) the root: what a peer presents
+        when only the root is trusted."""
+        path = cert[:-4] + "-chain.pem"
+        parts = [cert]
+        ca = self
+        while ca.parent is not None:
+            parts.append(ca.ca_cert)
+            ca = ca.parent
+        with open(path, "w") as out:
+            for p in parts:
+                with open(p) as f:
+                    out.write(f.read())
+        return path
 
     def sign(self, name, *, cn=None, dns=None, ips=None, days=30, key="ec",
              not_before=None, not_after=None, usage="clientAuth"):

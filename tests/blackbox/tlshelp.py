@@ -212,11 +212,16 @@ class Tool:
         self.proc.stdin.flush()
 
     def read_some(self, wait=0.05):
+        """Read what its stdout and stderr hold (waiting up to wait);
+        return how many bytes came."""
         fds = [f for f in (self.proc.stdout, self.proc.stderr) if not f.closed]
         ready, _, _ = select.select(fds, [], [], wait)
+        got = 0
         for f in ready:
             chunk = os.read(f.fileno(), 65536)
+            got += len(chunk)
             (self.out if f is self.proc.stdout else self.err).extend(chunk)
+        return got
 
     def wait_output(self, needle, what, timeout=WAIT):
         """Wait until needle (bytes) appears on its stdout or stderr."""
@@ -224,9 +229,15 @@ class Tool:
         while needle not in self.out and needle not in self.err:
             assert time.monotonic() < deadline, \
                 f"no {what} from {self.argv[0]}: out={bytes(self.out)!r} err={bytes(self.err)!r}"
-            assert self.proc.poll() is None, \
-                f"{self.argv[0]} exited ({self.proc.returncode}) before {what}: " \
-                f"out={bytes(self.out)!r} err={bytes(self.err)!r}"
+            if self.proc.poll() is not None:
+                # It ended: what it wrote is all in the pipes now.
+                self.read_some(0)
+                while self.read_some(0):
+                    pass
+                assert needle in self.out or needle in self.err, \
+                    f"{self.argv[0]} exited ({self.proc.returncode}) before {what}: " \
+                    f"out={bytes(self.out)!r} err={bytes(self.err)!r}"
+                return
             self.read_some()
 
     def finish(self, timeout=WAIT):
