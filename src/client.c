@@ -467,12 +467,21 @@ client_tls_start(struct client *c)
 	return 0;
 }
 
-/* The server closed, by EOF or close_notify: fine once we half-closed. */
+/*
+ * The server closed: its EOF, or with TLS its close_notify (notify). Fine
+ * once we half-closed; over TLS only with close_notify, since a server that
+ * refuses a client after the handshake (peerlogd's --client-name) closes
+ * without one, perhaps before our records reach it, and a bare EOF is what
+ * a truncation looks like.
+ */
 static void
-client_server_closed(struct client *c)
+client_server_closed(struct client *c, bool notify)
 {
-	if (c->half_closed)
+	if (c->half_closed && (notify || !c->tls))
 		client_finish(c, 0);
+	else if (c->half_closed)
+		client_fail(
+		    c, "server closed the connection without close_notify");
 	else if (c->tls && !c->handshaken)
 		client_fail(c, "server closed the connection during the TLS "
 		               "handshake");
@@ -510,7 +519,7 @@ client_tls_read(struct client *c)
 			client_tls_flush(c);
 			return;
 		case SSL_ERROR_ZERO_RETURN:
-			client_server_closed(c); /* its close_notify */
+			client_server_closed(c, true);
 			return;
 		default:
 			client_tls_fail(c);
@@ -912,8 +921,9 @@ client_tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_EOF) {
-		/* Closed after our half-close: the server read every byte. */
-		client_server_closed(c);
+		/* TCP: closed after our half-close, the server read every byte.
+		 * TLS: no close_notify came before the EOF. */
+		client_server_closed(c, false);
 	} else if (what & BEV_EVENT_ERROR) {
 		client_gone(
 		    c, (what & BEV_EVENT_WRITING) ? "send" : "recv", err);

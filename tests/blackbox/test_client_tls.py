@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from conftest import tls_args as server_tls_args
 from test_client import (PEERLOG, WAIT, Terminal, TcpServer, built_with_asan,
                          have_ipv6, procs, recv_until_eof, run_client,
                          vm_hwm_kib)
@@ -213,14 +214,18 @@ def test_end_of_input_sends_close_notify_and_waits_for_the_server(
     assert r.stdout == b"bye\n"
 
 
-def test_server_closing_without_close_notify_after_ours_is_exit_0(
+def test_server_closing_without_close_notify_after_ours_is_exit_1(
         tls_server, pki):
+    # A bare EOF is what a refusal after the handshake (or a truncation)
+    # looks like: only the server's close_notify says it took everything.
     srv = tls_server(read_all_then(b"bye\n", close_notify=False))
     r = run_client(tls_args(pki, srv.port), b"hello\n")
     srv.join()
     assert srv.data == b"hello\n"
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1
     assert r.stdout == b"bye\n"
+    assert r.stderr.decode().splitlines()[1:] == [
+        "peerlog: server closed the connection without close_notify"]
 
 
 def test_server_bytes_are_written_to_stdout_unchanged(tls_server, pki):
@@ -712,3 +717,140 @@ def test_s_server_killed_mid_way_exits_1(procs, pki):
     assert tls_line(lines[0].encode())[2:] == ("127.0.0.1", port)
     assert lines[1:] in (["peerlog: server closed the connection"],
                          ["peerlog: server gone: Connection reset by peer"])
+
+
+# --- end to end: peerlog --tls -> peerlogd -T ----------------------------------
+
+CONNECT_DETAIL_RE = re.compile(r"tls=TLSv1\.[23] cipher=[A-Z0-9_-]+")
+
+
+def peerlogd_tls(start_server, pki, *more, addr="127.0.0.1:0",
+                 client_ca=False):
+    """peerlogd with one TLS listener (the PKI's server certificate)."""
+    return start_server(*server_tls_args(pki, *more, addr=addr,
+                                         client_ca=client_ca))
+
+
+def logged(srv, stderr):
+    """The client's peer text (from its start line) and, once its
+    disconnect is logged, peerlogd's records of it."""
+    host, port, _, _ = tls_line(stderr)
+    peer = f"{host}:{port}"
+    srv.wait_event(peer, "disconnect")
+    return peer, srv.of(peer)
+
+
+def test_end_to_end_lines_reach_peerlogd_over_tls(start_server, pki):
+    srv = peerlogd_tls(start_server, pki)
+    _, port = srv.tls_addr
+    data = b"hello world\nsecond  line\n"
+    r = run_client(tls_args(pki, port), data)
+    assert r.returncode == 0, r.stderr
+    peer, recs = logged(srv, r.stderr)
+    assert [x[2] for x in recs] == ["connect", "msg", "msg", "disconnect"]
+    assert CONNECT_DETAIL_RE.fullmatch(recs[0][3]), recs[0]
+    assert recs[1:] == [
+        ("tls", peer, "msg", "hello world"),
+        ("tls", peer, "msg", "second  line"),
+        ("tls", peer, "disconnect", f"reason=eof msgs=2 bytes={len(data)}")]
+
+
+def test_end_to_end_every_line_of_a_large_input_is_logged(start_server, pki,
+                                                         tmp_path):
+    srv = peerlogd_tls(start_server, pki)
+    _, port = srv.tls_addr
+    lines = [b"line %06d %s" % (i, b"y" * (i % 200)) for i in range(30000)]
+    path = tmp_path / "input.txt"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with open(path, "rb") as f:
+        r = run_client(tls_args(pki, port), stdin=f)
+    assert r.returncode == 0, r.stderr
+    peer, recs = logged(srv, r.stderr)
+    assert [x[3] for x in recs if x[2] == "msg"] == [l.decode() for l in lines]
+    assert recs[-1] == ("tls", peer, "disconnect",
+                        f"reason=eof msgs={len(lines)} "
+                        f"bytes={path.stat().st_size}")
+
+
+def test_end_to_end_mutual_tls_names_the_client(start_server, pki):
+    cert, key = pki.client("e2e-client", dns=["e2e-client.example"])
+    srv = peerlogd_tls(start_server, pki, client_ca=True)
+    _, port = srv.tls_addr
+    r = run_client(tls_args(pki, port, "127.0.0.1", "--cert", cert, "--key",
+                            key), b"signed\n")
+    assert r.returncode == 0, r.stderr
+    peer, recs = logged(srv, r.stderr)
+    detail = recs[0][3]
+    assert recs[0][2] == "connect"
+    assert detail.endswith(
+        f" cn=e2e-client.example fp={pki.fingerprint(cert)}"), detail
+    assert recs[1] == ("tls", peer, "msg", "signed")
+
+
+def test_end_to_end_no_client_certificate_is_refused_and_nothing_logged(
+        start_server, pki):
+    srv = peerlogd_tls(start_server, pki, client_ca=True)
+    _, port = srv.tls_addr
+    r = run_client(tls_args(pki, port), b"unsigned\n")
+    assert r.returncode == 1
+    lines = r.stderr.decode().splitlines()
+    # TLS 1.3: the client's handshake ends before the server's verdict.
+    host, cport, _, _ = tls_line(r.stderr)
+    assert lines[-1].startswith(("peerlog: tls: ", "peerlog: server ")), lines
+    peer = f"{host}:{cport}"
+    rec = srv.wait_event(peer, "reject")
+    assert rec[3].startswith("reason=tls error="), rec
+    assert [x for x in srv.of(peer) if x[2] != "reject"] == []
+
+
+def test_end_to_end_a_name_not_permitted_is_refused(start_server, pki):
+    cert, key = pki.client("e2e-stranger", dns=["stranger.example"])
+    srv = peerlogd_tls(start_server, pki, "--client-name", "friend.example",
+                       client_ca=True)
+    _, port = srv.tls_addr
+    r = run_client(tls_args(pki, port, "127.0.0.1", "--cert", cert, "--key",
+                            key), b"let me in\n")
+    # peerlogd refuses after the handshake with a bare close: never exit 0,
+    # however far the client had got (half-closed or not).
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines()[-1] in (
+        "peerlog: server closed the connection without close_notify",
+        "peerlog: server closed the connection",
+        "peerlog: server gone: Connection reset by peer",
+        "peerlog: server gone: Broken pipe"), r.stderr
+    host, cport, _, _ = tls_line(r.stderr)
+    peer = f"{host}:{cport}"
+    rec = srv.wait_event(peer, "reject")
+    assert rec[3].startswith("reason=client-name"), rec
+    assert [x for x in srv.of(peer) if x[2] != "reject"] == []
+
+
+def test_end_to_end_peerlogd_shutting_down_first_exits_1(start_server, pki,
+                                                         procs):
+    srv = peerlogd_tls(start_server, pki)
+    _, port = srv.tls_addr
+    p = start_held_client(procs, pki, port)
+    p.stdin.write(b"before shutdown\n")
+    p.stdin.flush()
+    srv.wait_for(lambda rs: any(x[2] == "msg" and x[3] == "before shutdown"
+                                for x in rs), "the message")
+    rc, recs, _ = srv.stop()
+    assert rc == 0
+    assert p.wait(WAIT) == 1
+    lines = p.stderr.read().decode().splitlines()
+    host, cport, _, _ = tls_line(lines[0].encode())
+    assert lines[1:] == ["peerlog: server closed the connection"]
+    peer = f"{host}:{cport}"
+    assert [x for x in recs if x[1] == peer][-1] == (
+        "tls", peer, "disconnect", "reason=shutdown msgs=1 bytes=16")
+
+
+@pytest.mark.skipif(not have_ipv6(), reason="no IPv6 loopback")
+def test_end_to_end_over_ipv6(start_server, pki):
+    srv = peerlogd_tls(start_server, pki, addr="[::1]:0")
+    _, port = srv.tls_addr
+    r = run_client(["-6", *tls_args(pki, port, "::1")], b"over v6\n")
+    assert r.returncode == 0, r.stderr
+    peer, recs = logged(srv, r.stderr)
+    assert peer.startswith("[::1]:")
+    assert ("tls", peer, "msg", "over v6") in recs
