@@ -13,8 +13,6 @@
 #define CERTNAME_FP_LEN 32 /* SHA-256 */
 #define CERTNAME_FP_HEX (2 * CERTNAME_FP_LEN)
 #define CERTNAME_MAX 256 /* longest name a rule holds (DNS: 253) */
-/* An upper bound of certname_escape's output for len bytes. */
-#define CERTNAME_ESCAPED_MAX(len) (4 * (len) + 1)
 
 /* One --client-name: a name ("host.example", "*.example") or a pin. */
 struct certname_rule {
@@ -78,13 +76,5 @@ bool certname_permitted(
 /* The fingerprint as 64 lowercase hex digits and a NUL into out. */
 void certname_fp_hex(
     const unsigned char fp[CERTNAME_FP_LEN], char out[CERTNAME_FP_HEX + 1]);
-
-/*
- * The name as a text record's cn= shows it: escaped like a message
- * (escape.h) with a space written \x20, so the detail stays one key=value
- * per word. Writes at most CERTNAME_ESCAPED_MAX(len) bytes with the NUL;
- * returns the length without it.
- */
-size_t certname_escape(char *dst, const char *p, size_t len);
 
 #endif

@@ -26,18 +26,14 @@ enum record_event {
  * One key=value of a record's detail. A str with num 0 is our own text,
  * written as it is; with num > 0 it is num bytes from elsewhere (a
  * certificate's name, a TLS library's reason), escaped by the format: JSON
- * string escapes, or in text the message escaping with a space written
- * \x20, so the value stays one word.
+ * string escapes, or in text escape_word's (the message escaping, a space
+ * written \x20), so the value stays one word.
  */
 struct record_kv {
 	const char *key;
 	const char *str;        /* string value, or NULL for num */
 	unsigned long long num; /* the number, or str's length to escape */
 };
-
-/* The text form of an escaped value: escape_text, and a space as \x20;
- * room for ESCAPE_TEXT_MAX(n) bytes. */
-size_t record_escape_word(char *dst, const void *src, size_t n);
 
 struct record {
 	const char *ts;    /* ts_format() text */
@@ -69,11 +65,11 @@ size_t record_format(char *dst, const struct record *r, enum record_fmt fmt);
 struct record_head {
 	enum record_fmt fmt;
 	unsigned char len;
-	char text[RECORD_HEAD_MAX]; /* copied in whole blocks: see record.c */
 	/* JSON: fields every msg record of the peer carries after msg
 	 * (",\"cn\":...,\"fp\":..." of a TLS client with a certificate). */
 	const char *tail;
 	size_t tail_len;
+	char text[RECORD_HEAD_MAX]; /* copied in whole blocks: see record.c */
 };
 
 /* Most bytes of a head's tail: a 255-byte name JSON-escaped, and a

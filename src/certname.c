@@ -110,8 +110,8 @@ labels_nonempty(const char *s, size_t len)
 	return true;
 }
 
-/* A name rule: short, no space or control byte, '*' only as a whole first label
- * of a longer name. */
+/* A name rule: short, no control byte (a CN may have spaces), '*' only as
+ * a whole first label of a longer name. */
 static int
 parse_name(struct certname_rule *r, const char *arg, char *err, size_t errlen)
 {
@@ -124,8 +124,8 @@ parse_name(struct certname_rule *r, const char *arg, char *err, size_t errlen)
 		return fail(err, errlen, "longer than 255 bytes");
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)arg[i];
-		if (c <= 0x20 || c == 0x7f)
-			return fail(err, errlen, "a space or control byte");
+		if (c < 0x20 || c == 0x7f)
+			return fail(err, errlen, "a control byte");
 	}
 	const char *star = memchr(arg, '*', len);
 	if (star != NULL) {
@@ -238,26 +238,4 @@ certname_fp_hex(
 		out[2 * i + 1] = hexdig[fp[i] & 15];
 	}
 	out[CERTNAME_FP_HEX] = '\0';
-}
-
-/* The name escaped as one word for cn= (see certname.h): escape_text for
- * each run between spaces, "\x20" for each space. */
-size_t
-certname_escape(char *dst, const char *p, size_t len)
-{
-	size_t o = 0, i = 0;
-
-	while (i < len) {
-		const char *sp = memchr(p + i, ' ', len - i);
-		size_t run = sp != NULL ? (size_t)(sp - (p + i)) : len - i;
-		o += escape_text(dst + o, p + i, run);
-		i += run;
-		if (sp != NULL) {
-			memcpy(dst + o, "\\x20", 4);
-			o += 4;
-			i++;
-		}
-	}
-	dst[o] = '\0';
-	return o;
 }

@@ -109,8 +109,7 @@ format_text(char *dst, const struct record *r)
 		d = put(d, r->kv[i].key);
 		*d++ = '=';
 		if (r->kv[i].str != NULL && r->kv[i].num > 0)
-			d += record_escape_word(
-			    d, r->kv[i].str, (size_t)r->kv[i].num);
+			d += escape_word(d, r->kv[i].str, (size_t)r->kv[i].num);
 		else if (r->kv[i].str != NULL)
 			d = put(d, r->kv[i].str);
 		else
@@ -172,27 +171,6 @@ format_json(char *dst, const struct record *r)
 		d = put(d, ",\"lossy\":true");
 	*d++ = '}';
 	*d++ = '\n';
-	return (size_t)(d - dst);
-}
-
-/* A value that must stay one word (see record.h): the segments between
- * spaces escaped as a message (no UTF-8 sequence holds a space byte). */
-size_t
-record_escape_word(char *dst, const void *src, size_t n)
-{
-	const char *p = src, *end = p + n;
-	char *d = dst;
-
-	while (p < end) {
-		const char *sp = memchr(p, ' ', (size_t)(end - p));
-		const char *stop = sp != NULL ? sp : end;
-		d += escape_text(d, p, (size_t)(stop - p));
-		if (sp == NULL)
-			break;
-		memcpy(d, "\\x20", 4);
-		d += 4;
-		p = sp + 1;
-	}
 	return (size_t)(d - dst);
 }
 

@@ -113,7 +113,7 @@ ref_pin(const char *s, unsigned char *fp)
 }
 
 /* Whether the name rule arg is valid: 1 to CERTNAME_MAX - 1 bytes, not a
- * lone dot, none a space or control byte, a '*' only as "*." before a
+ * lone dot, none a control byte, a '*' only as "*." before a
  * name (one trailing dot dropped) that has no empty label. */
 static bool
 ref_name_ok(const char *arg)
@@ -123,7 +123,7 @@ ref_name_ok(const char *arg)
 	if (len == 0 || len >= CERTNAME_MAX || strcmp(arg, ".") == 0)
 		return false;
 	for (const unsigned char *c = (const unsigned char *)arg; *c; c++)
-		if (*c <= ' ' || *c == 0x7f)
+		if (*c < ' ' || *c == 0x7f)
 			return false;
 	if (strchr(arg, '*') == NULL)
 		return true;
@@ -215,12 +215,12 @@ ref_permits(const char *arg, const struct certname_cert *c)
 static void
 check_escape(const char *p, size_t len)
 {
-	size_t max = CERTNAME_ESCAPED_MAX(len);
+	size_t max = ESCAPE_WORD_MAX(len);
 	char *dst = fuzz_alloc(max);
 	char *back = fuzz_alloc(len + 1);
 	char *text = fuzz_alloc(ESCAPE_TEXT_MAX(len) + 1);
 
-	size_t n = certname_escape(dst, p, len);
+	size_t n = escape_word(dst, p, len);
 	FUZZ_CHECK(n < max && dst[n] == '\0' && strlen(dst) == n);
 	for (size_t i = 0; i < n; i++)
 		FUZZ_CHECK((unsigned char)dst[i] > ' ' && dst[i] != 0x7f);
