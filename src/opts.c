@@ -79,8 +79,20 @@ static const struct opt_def server_defs[] = {
     {NULL, 0, 0, false},
 };
 
+/* Ids of peerlog's long-only options, apart from peerlogd's. */
+enum {
+	COPT_TLS = 512,
+	COPT_CA,
+	COPT_CERT,
+	COPT_KEY,
+};
+
 static const struct opt_def client_defs[] = {
     {NULL, 'u', 'u', false},
+    {"tls", 0, COPT_TLS, false},
+    {"ca", 0, COPT_CA, true},
+    {"cert", 0, COPT_CERT, true},
+    {"key", 0, COPT_KEY, true},
     {NULL, '4', '4', false},
     {NULL, '6', '6', false},
     {"help", 'h', 'h', false},
@@ -130,15 +142,22 @@ const char opts_usage[] =
     "reloads the TLS files.\n";
 
 const char opts_client_usage[] =
-    "usage: peerlog [-u] [-4|-6] [HOST [PORT]]\n"
-    "  -u             send UDP datagrams instead of a TCP stream\n"
-    "  -4             use IPv4 only\n"
-    "  -6             use IPv6 only\n"
-    "  -h, --help     show this help and exit\n"
-    "  -V, --version  show the version and exit\n"
-    "HOST defaults to localhost, PORT to 1234 (TCP) or 1235 (UDP).\n"
-    "Each line of input is sent as one message; at a terminal, a line\n"
-    "\"exit\" ends it.\n";
+    "usage: peerlog [-u | --tls [--ca FILE] [--cert FILE --key FILE]] [-4|-6]\n"
+    "               [HOST [PORT]]\n"
+    "  -u               send UDP datagrams instead of a TCP stream\n"
+    "      --tls        send over TLS 1.2 or 1.3; the server's certificate\n"
+    "                   must verify and name HOST\n"
+    "      --ca FILE    CA certificates (PEM) to verify the server with\n"
+    "                   (default: the system's CA store)\n"
+    "      --cert FILE  present this client certificate chain (PEM)\n"
+    "      --key FILE   the private key of --cert (PEM)\n"
+    "  -4               use IPv4 only\n"
+    "  -6               use IPv6 only\n"
+    "  -h, --help       show this help and exit\n"
+    "  -V, --version    show the version and exit\n"
+    "HOST defaults to localhost, PORT to 1234 (TCP), 1235 (UDP) or 1236\n"
+    "(TLS). Each line of input is sent as one message; at a terminal, a\n"
+    "line \"exit\" ends it.\n";
 /* clang-format on */
 
 /* Declared apart so that the compiler checks every format string. */
@@ -623,7 +642,28 @@ opts_port_ok(const char *s)
 	return i > 0 && s[i] == '\0' && v >= 1 && v <= 65535;
 }
 
-/* Check the client's HOST and PORT once all arguments are seen. */
+/* Take the FILE of --ca, --cert or --key; an empty one is an error. */
+static int
+opts_client_file(struct opt_scan *sc, struct client_opts *o, int id)
+{
+	const char *name = id == COPT_CA     ? "ca"
+	                   : id == COPT_CERT ? "cert"
+	                                     : "key";
+
+	if (*sc->arg == '\0') {
+		opts_err(sc, "--%s: empty file name", name);
+		return -1;
+	}
+	if (id == COPT_CA)
+		o->ca = sc->arg;
+	else if (id == COPT_CERT)
+		o->cert = sc->arg;
+	else
+		o->key = sc->arg;
+	return 0;
+}
+
+/* Check the client's options, HOST and PORT once all arguments are seen. */
 static enum opts_result
 opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 {
@@ -634,6 +674,23 @@ opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 		return OPTS_ERROR;
 	}
 	o->family = v4 ? CLIENT_INET4 : v6 ? CLIENT_INET6 : CLIENT_ANY;
+	if (o->udp && o->tls) {
+		opts_err(sc, "options -u and --tls cannot be used together");
+		return OPTS_ERROR;
+	}
+	if (!o->tls && (o->ca != NULL || o->cert != NULL || o->key != NULL)) {
+		opts_err(sc, "option --%s needs --tls",
+		    o->ca != NULL     ? "ca"
+		    : o->cert != NULL ? "cert"
+		                      : "key");
+		return OPTS_ERROR;
+	}
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		opts_err(sc, "option --%s needs --%s",
+		    o->cert != NULL ? "cert" : "key",
+		    o->cert != NULL ? "key" : "cert");
+		return OPTS_ERROR;
+	}
 	if (o->host == NULL)
 		o->host = "localhost";
 	if (*o->host == '\0') {
@@ -641,7 +698,7 @@ opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 		return OPTS_ERROR;
 	}
 	if (o->port == NULL)
-		o->port = o->udp ? "1235" : "1234";
+		o->port = o->udp ? "1235" : o->tls ? "1236" : "1234";
 	if (!opts_port_ok(o->port)) {
 		opts_show(shown, sizeof shown, o->port, strlen(o->port));
 		opts_err(sc, "bad port '%s' (1..65535)", shown);
@@ -668,7 +725,12 @@ opts_parse_client(
 			return res;
 		if (id == 'u')
 			o->udp = true;
-		else if (id == '4')
+		else if (id == COPT_TLS)
+			o->tls = true;
+		else if (id == COPT_CA || id == COPT_CERT || id == COPT_KEY) {
+			if (opts_client_file(&sc, o, id) == -1)
+				return OPTS_ERROR;
+		} else if (id == '4')
 			v4 = true;
 		else if (id == '6')
 			v6 = true;

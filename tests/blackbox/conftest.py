@@ -15,12 +15,15 @@ import resource
 import select
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import threading
 import time
 
 import pytest
+
+import tlsca
 
 PEERLOGD = os.environ.get("PEERLOGD")
 
@@ -37,8 +40,8 @@ STOP_WAIT = 10.0
 
 TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 REC_RE = re.compile(
-    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (tcp|udp|-) (\S+) (\S+)(?: (.*))?")
-LISTEN_RE = re.compile(r"peerlogd: listening (tcp|udp) (\S+)")
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (tcp|udp|tls|-) (\S+) (\S+)(?: (.*))?")
+LISTEN_RE = re.compile(r"peerlogd: listening (tcp|udp|tls) (\S+)")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -185,9 +188,9 @@ def expected_listen_count(args):
     it = iter(args)
     for a in it:
         val = None
-        if a in ("-t", "-u", "--tcp", "--udp"):
+        if a in ("-t", "-u", "-T", "--tcp", "--udp", "--tls"):
             val = next(it, None)
-        elif a.startswith(("--tcp=", "--udp=")):
+        elif a.startswith(("--tcp=", "--udp=", "--tls=")):
             val = a.split("=", 1)[1]
         if val is None:
             continue
@@ -259,6 +262,7 @@ class Server:
         self.listening = self._wait_listening(listen)
         self.tcp = [a for p, a in self.listening if p == "tcp"]
         self.udp = [a for p, a in self.listening if p == "udp"]
+        self.tls = [a for p, a in self.listening if p == "tls"]
 
     def _pump(self, f, buf):
         """Copy a pipe into buf until EOF (a thread per pipe)."""
@@ -331,6 +335,11 @@ class Server:
     def udp_addr(self):
         """(host, port) of the first UDP socket."""
         return split_addr(self.udp[0])
+
+    @property
+    def tls_addr(self):
+        """(host, port) of the first TLS listener."""
+        return split_addr(self.tls[0])
 
     def stderr(self):
         with self._cond:
@@ -645,3 +654,61 @@ def tcp_session(srv, data, addr=None):
 def msg_records(recs):
     """Only the msg and msg+ records (text tuples)."""
     return [r for r in recs if r[2] in ("msg", "msg+")]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The tests' throwaway PKI (tlsca.PKI): a CA, a server certificate for
+    localhost, client certificates made on demand (pki.client(name, ...)),
+    an untrusted second CA (pki.other_ca), pki.fingerprint(cert)."""
+    return tlsca.PKI(tmp_path_factory.mktemp("pki"))
+
+
+def tls_args(pki, *more, addr="127.0.0.1:0", client_ca=False):
+    """Server arguments for one TLS listener on addr with the PKI's server
+    certificate; client_ca=True adds --client-ca with the PKI's CA."""
+    args = ["-T", addr, "--cert", pki.server_cert, "--key", pki.server_key]
+    if client_ca:
+        args += ["--client-ca", pki.ca_cert]
+    return tuple(args) + tuple(more)
+
+
+def tls_context(pki, cert=None, key=None, *, minimum=None, maximum=None,
+                ciphers=None, verify=True):
+    """A client ssl.SSLContext that verifies the server against pki.ca_cert
+    (the name 'localhost'), presenting cert/key when given. minimum/maximum:
+    ssl.TLSVersion bounds; ciphers: an OpenSSL cipher string (TLS 1.2 and
+    below)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        ctx.load_verify_locations(cafile=pki.ca_cert)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        ctx.load_cert_chain(cert, key)
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def tls_connect(addr, pki, cert=None, key=None, *, timeout=WAIT, minimum=None,
+                maximum=None, ciphers=None, context=None,
+                server_hostname="localhost"):
+    """A TLS client (ssl.SSLSocket, handshake done) connected to addr from a
+    fresh loopback port, verifying the server against pki.ca_cert and the
+    name server_hostname, presenting cert/key when given. With TLS 1.3 a
+    client certificate the server refuses is only known at the first read
+    (the server checks it after the client's Finished)."""
+    ctx = context or tls_context(pki, cert, key, minimum=minimum, maximum=maximum,
+                                 ciphers=ciphers)
+    raw = tcp_connect(addr, timeout)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=server_hostname)
+    except BaseException:
+        raw.close()
+        raise

@@ -176,8 +176,20 @@ check_client(const struct args *a, const struct client_opts *o)
 	FUZZ_CHECK(o->host != NULL && o->host[0] != '\0');
 	FUZZ_CHECK(strcmp(o->host, "localhost") == 0 || in_args(a, o->host));
 	FUZZ_CHECK(o->port != NULL);
-	FUZZ_CHECK(strcmp(o->port, o->udp ? "1235" : "1234") == 0 ||
+	FUZZ_CHECK(strcmp(o->port, o->udp   ? "1235"
+	                           : o->tls ? "1236"
+	                                    : "1234") == 0 ||
 	           in_args(a, o->port));
+	/* --tls never with -u; its files only with it, cert and key paired,
+	 * each a non-empty argument (or the rest of one after '='). */
+	FUZZ_CHECK(!(o->udp && o->tls));
+	FUZZ_CHECK(
+	    o->tls || (o->ca == NULL && o->cert == NULL && o->key == NULL));
+	FUZZ_CHECK((o->cert == NULL) == (o->key == NULL));
+	const char *files[] = {o->ca, o->cert, o->key};
+	for (size_t i = 0; i < 3; i++)
+		FUZZ_CHECK(files[i] == NULL ||
+		           (files[i][0] != '\0' && in_args(a, files[i])));
 	/* The form by strspn, the value by strtoul (5 digits cannot
 	 * overflow it), not by opts.c's digit loop. */
 	size_t n = strlen(o->port);
@@ -420,6 +432,66 @@ check_generated(const uint8_t *data, size_t size)
 	free(o);
 }
 
+/*
+ * peerlog's TLS options in every combination the input's seed picks: -u,
+ * --tls, --ca, --cert, --key, each present or not, in a shuffled order,
+ * as "--name=FILE" or "--name FILE". Accepted exactly when -u and --tls are
+ * not both there, the files come with --tls, and --cert with --key; then
+ * each file is the one given and the default port follows the transport.
+ */
+static void
+check_client_generated(const uint8_t *data, size_t size)
+{
+	static const char *const names[] = {
+	    "-u", "--tls", "--ca", "--cert", "--key"};
+	uint32_t seed = 2166136261u;
+	char buf[128];
+	size_t order[5], n = 0, len = 0;
+	struct client_opts o;
+	struct args a;
+
+	for (size_t i = 0; i < size; i++)
+		seed = (seed ^ data[i]) * 16777619u;
+	struct rng r = {seed != 0 ? seed : 1};
+	uint32_t present = rng_below(&r, 32);
+	for (size_t k = 0; k < 5; k++)
+		if (present & (1u << k))
+			order[n++] = k;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = rng_below(&r, (uint32_t)i), t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t k = order[i];
+		int m = k < 2 ? snprintf(buf + len, sizeof buf - len, "%s%c",
+		                    names[k], '\0')
+		              : snprintf(buf + len, sizeof buf - len,
+		                    "%s%cfile%zu%c", names[k],
+		                    rng_below(&r, 2) ? '=' : '\0', k, '\0');
+		FUZZ_CHECK(m > 0 && (size_t)m < sizeof buf - len);
+		len += (size_t)m;
+	}
+	args_make(&a, "peerlog", (const uint8_t *)buf, len);
+	bool udp = present & 1, tls = present & 2, ca = present & 4,
+	     cert = present & 8, key = present & 16;
+	bool good =
+	    !(udp && tls) && (tls || !(ca || cert || key)) && cert == key;
+	enum opts_result res = opts_parse_client(&o, a.argc, a.argv, NULL, 0);
+	FUZZ_CHECK(res == (good ? OPTS_RUN : OPTS_ERROR));
+	if (good) {
+		FUZZ_CHECK(o.udp == udp && o.tls == tls);
+		FUZZ_CHECK(ca ? strcmp(o.ca, "file2") == 0 : o.ca == NULL);
+		FUZZ_CHECK(
+		    cert ? strcmp(o.cert, "file3") == 0 : o.cert == NULL);
+		FUZZ_CHECK(key ? strcmp(o.key, "file4") == 0 : o.key == NULL);
+		FUZZ_CHECK(strcmp(o.port, udp   ? "1235"
+		                          : tls ? "1236"
+		                                : "1234") == 0);
+	}
+	args_free(&a);
+}
+
 /* One input: NUL-separated arguments for both programs. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -435,5 +507,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_client(&a, small);
 	args_free(&a);
 	check_generated(data, size);
+	check_client_generated(data, size);
 	return 0;
 }

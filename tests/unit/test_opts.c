@@ -502,6 +502,12 @@ test_usage(void)
 	        strstr(opts_client_usage, "-4") != NULL &&
 	        strstr(opts_client_usage, "-6") != NULL,
 	    "peerlog's usage names -u, -4 and -6");
+	ok(strstr(opts_client_usage, "--tls") != NULL &&
+	        strstr(opts_client_usage, "--ca FILE") != NULL &&
+	        strstr(opts_client_usage, "--cert FILE") != NULL &&
+	        strstr(opts_client_usage, "--key FILE") != NULL &&
+	        strstr(opts_client_usage, "1236") != NULL,
+	    "peerlog's usage names --tls, --ca, --cert, --key and port 1236");
 }
 
 /* Check a client parse: every field. */
@@ -517,7 +523,8 @@ check_client(struct args *a, bool udp, enum client_family fam, const char *host,
 		ok(false, "client: %s (result %d, err \"%s\")", name, rc, err);
 		return;
 	}
-	ok(o.udp == udp && o.family == fam && o.host != NULL &&
+	ok(o.udp == udp && !o.tls && o.ca == NULL && o.cert == NULL &&
+	        o.key == NULL && o.family == fam && o.host != NULL &&
 	        strcmp(o.host, host) == 0 && o.port != NULL &&
 	        strcmp(o.port, port) == 0,
 	    "client: %s", name);
@@ -527,6 +534,137 @@ check_client(struct args *a, bool udp, enum client_family fam, const char *host,
 		diag("got udp=%d family=%d host \"%s\" port \"%s\"", o.udp,
 		    o.family, o.host != NULL ? o.host : "(null)",
 		    o.port != NULL ? o.port : "(null)");
+}
+
+/* A string field of client_opts: NULL or equal to want. */
+static bool
+same_or_null(const char *got, const char *want)
+{
+	if (got == NULL || want == NULL)
+		return got == want;
+	return strcmp(got, want) == 0;
+}
+
+/* Check a --tls client parse: every field. */
+static void
+check_client_tls(struct args *a, const char *ca, const char *cert,
+    const char *key, const char *host, const char *port, const char *name)
+{
+	struct client_opts o;
+	char err[ERRLEN];
+	enum opts_result rc = parse_client(&o, a, err);
+	bool good;
+
+	if (rc != OPTS_RUN) {
+		ok(false, "client: %s (result %d, err \"%s\")", name, rc, err);
+		return;
+	}
+	good = o.tls && !o.udp && o.family == CLIENT_ANY &&
+	       same_or_null(o.ca, ca) && same_or_null(o.cert, cert) &&
+	       same_or_null(o.key, key) && same_or_null(o.host, host) &&
+	       same_or_null(o.port, port);
+	ok(good, "client: %s", name);
+	if (!good)
+		diag("got tls=%d udp=%d ca \"%s\" cert \"%s\" key \"%s\" "
+		     "host \"%s\" port \"%s\"",
+		    o.tls, o.udp, o.ca != NULL ? o.ca : "(null)",
+		    o.cert != NULL ? o.cert : "(null)",
+		    o.key != NULL ? o.key : "(null)",
+		    o.host != NULL ? o.host : "(null)",
+		    o.port != NULL ? o.port : "(null)");
+}
+
+/* Parse a bad peerlog command line; err must be exactly want. */
+static void
+check_client_error(struct args *a, const char *want, const char *name)
+{
+	struct client_opts o;
+	char err[ERRLEN];
+
+	is_int(parse_client(&o, a, err), OPTS_ERROR, "client: %s fails", name);
+	is_str(err, want, "client: %s: the error", name);
+}
+
+/* peerlog --tls: the default port, the files, and what goes with what. */
+static void
+test_client_tls(void)
+{
+	struct args a;
+
+	CLIENT(&a, "--tls", );
+	check_client_tls(&a, NULL, NULL, NULL, "localhost", "1236",
+	    "--tls: localhost 1236, the system's CAs, no certificate");
+	CLIENT(&a, "--tls", "example.org", );
+	check_client_tls(&a, NULL, NULL, NULL, "example.org", "1236",
+	    "--tls HOST: port 1236");
+	CLIENT(&a, "::1", "6514", "--tls", );
+	check_client_tls(&a, NULL, NULL, NULL, "::1", "6514",
+	    "HOST PORT --tls: the port given");
+	CLIENT(&a, "--tls", "--ca", "ca.pem", "h", );
+	check_client_tls(
+	    &a, "ca.pem", NULL, NULL, "h", "1236", "--tls --ca FILE HOST");
+	CLIENT(&a, "--tls", "--ca=ca.pem", "--cert=c.pem", "--key=k.pem", );
+	check_client_tls(&a, "ca.pem", "c.pem", "k.pem", "localhost", "1236",
+	    "--ca=, --cert=, --key=");
+	CLIENT(&a, "--key", "k.pem", "--tls", "--cert", "c.pem", );
+	check_client_tls(&a, NULL, "c.pem", "k.pem", "localhost", "1236",
+	    "--key before --tls and --cert, without --ca");
+	CLIENT(&a, "--tls", "--ca", "a.pem", "--ca", "b.pem", );
+	check_client_tls(
+	    &a, "b.pem", NULL, NULL, "localhost", "1236", "the last --ca wins");
+	CLIENT(&a, "--tls", "--", "--ca", );
+	check_client_tls(
+	    &a, NULL, NULL, NULL, "--ca", "1236", "after --, --ca is a HOST");
+	CLIENT(&a, "-4", "--tls", );
+	{
+		struct client_opts o;
+		char err[ERRLEN];
+
+		ok(parse_client(&o, &a, err) == OPTS_RUN && o.tls &&
+		        o.family == CLIENT_INET4,
+		    "client: -4 --tls");
+	}
+
+	CLIENT(&a, "-u", "--tls", );
+	check_client_error(&a, "options -u and --tls cannot be used together",
+	    "-u with --tls");
+	CLIENT(&a, "--tls", "-u4", );
+	check_client_error(&a, "options -u and --tls cannot be used together",
+	    "--tls with -u4");
+	CLIENT(&a, "--ca", "ca.pem", );
+	check_client_error(&a, "option --ca needs --tls", "--ca without --tls");
+	CLIENT(&a, "-u", "--ca", "ca.pem", );
+	check_client_error(&a, "option --ca needs --tls", "-u --ca");
+	CLIENT(&a, "--cert", "c.pem", "--key", "k.pem", );
+	check_client_error(
+	    &a, "option --cert needs --tls", "--cert and --key without --tls");
+	CLIENT(&a, "--key", "k.pem", );
+	check_client_error(
+	    &a, "option --key needs --tls", "--key without --tls");
+	CLIENT(&a, "--tls", "--cert", "c.pem", );
+	check_client_error(
+	    &a, "option --cert needs --key", "--cert without --key");
+	CLIENT(&a, "--tls", "--ca", "ca.pem", "--key", "k.pem", );
+	check_client_error(
+	    &a, "option --key needs --cert", "--key without --cert");
+	CLIENT(&a, "--tls", "--ca", );
+	check_client_error(
+	    &a, "option '--ca' needs an argument", "--ca without a value");
+	CLIENT(&a, "--tls", "--ca=", );
+	check_client_error(&a, "--ca: empty file name", "--ca= (empty)");
+	CLIENT(&a, "--tls", "--cert", "", "--key", "k", );
+	check_client_error(&a, "--cert: empty file name", "--cert ''");
+	CLIENT(&a, "--tls", "--cert", "c", "--key=", );
+	check_client_error(&a, "--key: empty file name", "--key= (empty)");
+	CLIENT(&a, "--tls=yes", );
+	check_client_error(&a, "option '--tls' takes no argument", "--tls=yes");
+	CLIENT(&a, "--tl", );
+	check_client_error(&a, "unknown option '--tl'", "--tl (no prefixes)");
+	CLIENT(&a, "--tls", "--client-ca", "x", );
+	check_client_error(&a, "unknown option '--client-ca'",
+	    "the server's --client-ca is not the client's");
+	CLIENT(&a, "--tls", "h", "0", );
+	check_client_error(&a, "bad port '0' (1..65535)", "--tls with port 0");
 }
 
 /* peerlog's command lines. */
@@ -659,5 +797,6 @@ main(void)
 	test_usage();
 	test_framing();
 	test_client();
+	test_client_tls();
 	return done_testing();
 }
