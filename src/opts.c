@@ -17,6 +17,7 @@
 #define MAX_CLIENTS_MAX 1000000
 #define IDLE_TIMEOUT_MAX 31536000
 #define HANDSHAKE_TIMEOUT_DEFAULT 10
+#define HANDSHAKE_TIMEOUT_MAX 31536000
 #define TCP_PORT_DEFAULT 1234 /* and the client's "1234" */
 #define UDP_PORT_DEFAULT 1235 /* and the client's "1235" */
 
@@ -102,8 +103,8 @@ static const struct opt_def client_defs[] = {
 
 /* clang-format off */
 const char opts_usage[] =
-    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-T ADDR]... [-o PATH] "
-    "[-f text|json] [options]\n"
+    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-T ADDR]... [-o PATH]\n"
+    "                [-f text|json] [options]\n"
     "  -t, --tcp ADDR          listen for TCP on ADDR (repeatable)\n"
     "  -u, --udp ADDR          receive UDP datagrams on ADDR (repeatable)\n"
     "  -T, --tls ADDR          listen for TLS on ADDR (repeatable; needs\n"
@@ -111,29 +112,29 @@ const char opts_usage[] =
     "  -o, --output PATH       append records to PATH; - is standard output\n"
     "                          (default -)\n"
     "  -f, --format FMT        text or json (default text)\n"
-    "      --max-line BYTES    longest TCP message kept in one record\n"
+    "      --max-line BYTES    longest TCP or TLS message kept in one record\n"
     "                          (1..16777216, default 8192)\n"
-    "      --max-clients N     most TCP clients at once\n"
+    "      --max-clients N     most TCP and TLS clients at once\n"
     "                          (1..1000000, default 10000)\n"
-    "      --idle-timeout SEC  close a TCP client silent this long; 0 = never\n"
-    "                          (0..31536000, default 0)\n"
-    "      --max-per-source N  most TCP clients at once from one address;\n"
-    "                          0 = no limit (0..1000000, default 0)\n"
+    "      --idle-timeout SEC  close a TCP or TLS client silent this long;\n"
+    "                          0 = never (0..31536000, default 0)\n"
+    "      --max-per-source N  most TCP and TLS clients at once from one\n"
+    "                          address; 0 = no limit (0..1000000, default 0)\n"
     "      --framing lf|octet  TCP and TLS messages are LF lines, or RFC 6587\n"
     "                          octet-counted frames (LEN SP MSG) (default lf)\n"
     "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
     "                          default all)\n"
     "      --cert FILE         the TLS listeners' certificate chain (PEM)\n"
-    "      --key FILE          its private key (PEM)\n"
+    "      --key FILE          the private key of --cert (PEM)\n"
     "      --client-ca FILE    TLS clients must present a certificate signed\n"
     "                          by one of these CAs (PEM)\n"
     "      --client-name NAME  serve only TLS clients whose certificate names\n"
     "                          NAME (DNS name, else CN; *.DOMAIN for one\n"
     "                          label) or has the fingerprint sha256:HEX\n"
     "                          (repeatable; needs --client-ca)\n"
-    "      --handshake-timeout SEC  close a TLS client whose handshake is\n"
-    "                          not done in SEC; 0 = never\n"
-    "                          (0..31536000, default 10)\n"
+    "      --handshake-timeout SEC\n"
+    "                          close a TLS client whose handshake is not done\n"
+    "                          in SEC; 0 = never (0..31536000, default 10)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
@@ -465,11 +466,15 @@ opts_path(struct opt_scan *sc, const char *name, const char **out)
 	return 0;
 }
 
-/* Parse a --client-name NAME or sha256:HEX into o->client_names. */
+/*
+ * Parse a --client-name NAME or sha256:HEX into o->client_names. The error
+ * shows up to 110 bytes of the value: a mistyped pin whole (sha256: and 95
+ * with colons), and still its reason within peerlogd's 512-byte line.
+ */
 static int
 opts_client_name(struct opt_scan *sc, struct opts *o)
 {
-	char shown[256], why[128];
+	char shown[4 * 110 + 1], why[128];
 
 	if (o->nclient_names == OPTS_MAX_NAMES) {
 		opts_err(sc, "--client-name: too many names (at most %d)",
@@ -508,8 +513,8 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	case OPT_CLIENT_NAME:
 		return opts_client_name(sc, o);
 	case OPT_HANDSHAKE_TIMEOUT:
-		return opts_number(sc, "handshake-timeout", 0, IDLE_TIMEOUT_MAX,
-		    &o->handshake_timeout);
+		return opts_number(sc, "handshake-timeout", 0,
+		    HANDSHAKE_TIMEOUT_MAX, &o->handshake_timeout);
 	case 'o':
 		return opts_output(sc, o);
 	case 'f':
