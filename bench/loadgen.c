@@ -105,9 +105,12 @@ struct lg_result {
 	uint64_t resets; /* connections the server reset: it dropped data */
 	uint64_t handshakes;       /* TLS handshakes completed */
 	uint64_t handshake_failed; /* TLS handshakes that failed */
+	uint64_t closed_early;     /* churn: closed by the server after the
+	                            * handshake, before the line could be written */
 	double t_start, t_sent, t_end;
 	double connect_s; /* how long connecting (and shaking hands) took */
 	bool timed_out;
+	bool stalled; /* churn: no connection finished for LG_HS_TIMEOUT */
 	char tls[16], cipher[64]; /* what the first handshake negotiated */
 };
 
@@ -1067,9 +1070,14 @@ lg_hs_step(const struct lg_opts *o, SSL_CTX *ctx, struct lg_conn *c,
 				if (e == SSL_ERROR_WANT_READ ||
 				    e == SSL_ERROR_WANT_WRITE)
 					return false;
+				/* The server closed (TLS 1.3: it may
+				 * refuse the client's Finished after
+				 * SSL_connect returned): not one byte of
+				 * the line went out, so it is sent again. */
+				if (r->closed_early < 10)
+					lg_ssl_errors("first write");
 				ERR_clear_error();
-				r->errors++;
-				c->next++;
+				r->closed_early++;
 				lg_close(c);
 				return true;
 			}
@@ -1121,10 +1129,11 @@ lg_run_hs(const struct lg_opts *o, SSL_CTX *ctx, int ep, struct lg_conn *cs,
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned i, active = 0;
-	double next_scan = 0;
+	double next_scan = 0, progress_at;
+	uint64_t done = 0;
 
 	lg_resolve(o, &ss, &sl);
-	r->t_start = lg_now();
+	r->t_start = progress_at = lg_now();
 	for (i = 0; i < n; i++) {
 		memset(&cs[i], 0, sizeof(cs[i]));
 		cs[i].id = k + i * o->jobs;
@@ -1155,6 +1164,20 @@ lg_run_hs(const struct lg_opts *o, SSL_CTX *ctx, int ep, struct lg_conn *cs,
 			r->timed_out = true;
 			break;
 		}
+		/* A server that stopped finishing connections (one that no
+		 * longer accepts, say) ends the run instead of the deadline. */
+		if (r->closed_by_peer != done) {
+			done = r->closed_by_peer;
+			progress_at = now;
+		} else if (now - progress_at > LG_HS_TIMEOUT) {
+			fprintf(stderr,
+			    "loadgen: no connection finished in %.0f s after"
+			    " %" PRIu64 "\n",
+			    LG_HS_TIMEOUT, done);
+			r->stalled = true;
+			r->timed_out = true;
+			break;
+		}
 		/* A connection that outlived its time is given up: unclosed
 		 * if the line was sent, failed if not. */
 		if (now >= next_scan) {
@@ -1175,7 +1198,7 @@ lg_run_hs(const struct lg_opts *o, SSL_CTX *ctx, int ep, struct lg_conn *cs,
 				lg_close(c);
 			}
 		}
-		if (r->connect_failed + r->handshake_failed >
+		if (r->connect_failed + r->handshake_failed + r->closed_early >
 		    LG_HS_MAX_FAILED) {
 			fprintf(
 			    stderr, "loadgen: too many failed handshakes\n");
@@ -1340,6 +1363,8 @@ lg_run_jobs(const struct lg_opts *o, struct lg_result *total)
 		if (r.connect_s > total->connect_s)
 			total->connect_s = r.connect_s;
 		total->handshake_failed += r.handshake_failed;
+		total->closed_early += r.closed_early;
+		total->stalled |= r.stalled;
 		total->timed_out |= r.timed_out;
 		if (total->tls[0] == '\0') {
 			memcpy(total->tls, r.tls, sizeof(r.tls));
@@ -1496,9 +1521,11 @@ lg_report(const struct lg_opts *o, const struct lg_result *r)
 	if (lg_is_tls(o->mode))
 		printf(",\"handshakes\":%" PRIu64
 		       ",\"handshake_failed\":%" PRIu64
+		       ",\"closed_early\":%" PRIu64 ",\"stalled\":%s"
 		       ",\"handshakes_per_s\":%.1f,\"tls\":\"%s\","
 		       "\"cipher\":\"%s\"",
-		    r->handshakes, r->handshake_failed,
+		    r->handshakes, r->handshake_failed, r->closed_early,
+		    r->stalled ? "true" : "false",
 		    hs_secs > 0 ? (double)r->handshakes / hs_secs : 0.0, r->tls,
 		    r->cipher);
 	printf("}\n");
