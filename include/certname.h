@@ -13,14 +13,12 @@
 #define CERTNAME_FP_LEN 32 /* SHA-256 */
 #define CERTNAME_FP_HEX (2 * CERTNAME_FP_LEN)
 #define CERTNAME_MAX 256 /* longest name a rule holds (DNS: 253) */
-/* An upper bound of certname_escape's output for len bytes. */
-#define CERTNAME_ESCAPED_MAX(len) (4 * (len) + 1)
 
 /* One --client-name: a name ("host.example", "*.example") or a pin. */
 struct certname_rule {
-	bool pin;                           /* sha256:HEX */
-	unsigned char fp[CERTNAME_FP_LEN];  /* with pin */
-	char name[CERTNAME_MAX];            /* without pin, NUL-terminated */
+	bool pin;                          /* sha256:HEX */
+	unsigned char fp[CERTNAME_FP_LEN]; /* with pin */
+	char name[CERTNAME_MAX];           /* without pin, NUL-terminated */
 	size_t len;
 };
 
@@ -44,6 +42,14 @@ struct certname_cert {
  * -fingerprint` prints them) is a pin; anything else a name, which may start
  * with "*." to stand for exactly one leftmost label. Returns 0, or -1 with a
  * reason in err (empty, too long, a bad pin, a misplaced '*').
+ *
+ * The prefix "sha256:" may be of either case too, and any argument that
+ * begins with it is a pin or an error. A name is 1 to CERTNAME_MAX - 1
+ * bytes, none a space or a control byte (DEL included); a name of only a
+ * dot is empty. A '*' may only be a whole first label "*.", followed by a
+ * name without an empty label. The reason is a short phrase without the
+ * argument, for the caller to prefix ("--client-name VALUE: "); on failure
+ * r is zeroed.
  */
 int certname_rule_parse(
     struct certname_rule *r, const char *arg, char *err, size_t errlen);
@@ -59,20 +65,16 @@ const struct certname_str *certname_identity(const struct certname_cert *c);
  * fingerprint, or a name equal (ASCII case-insensitive, a trailing dot
  * ignored) to one of its DNS names, or to its CN when it has no DNS name.
  * A certificate name with a NUL byte in it never matches.
+ * A "*.SUFFIX" rule matches a name of one more non-empty label, without a
+ * dot, before ".SUFFIX"; a certificate name with a '*' in it is only
+ * compared literally. With no rules (n == 0) it is false: what no
+ * --client-name means is the caller's to decide.
  */
-bool certname_permitted(const struct certname_rule *rules, size_t n,
-    const struct certname_cert *c);
+bool certname_permitted(
+    const struct certname_rule *rules, size_t n, const struct certname_cert *c);
 
 /* The fingerprint as 64 lowercase hex digits and a NUL into out. */
-void certname_fp_hex(const unsigned char fp[CERTNAME_FP_LEN],
-    char out[CERTNAME_FP_HEX + 1]);
-
-/*
- * The name as a text record's cn= shows it: escaped like a message
- * (escape.h) with a space written \x20, so the detail stays one key=value
- * per word. Writes at most CERTNAME_ESCAPED_MAX(len) bytes with the NUL;
- * returns the length without it.
- */
-size_t certname_escape(char *dst, const char *p, size_t len);
+void certname_fp_hex(
+    const unsigned char fp[CERTNAME_FP_LEN], char out[CERTNAME_FP_HEX + 1]);
 
 #endif

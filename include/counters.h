@@ -7,7 +7,7 @@
 #include "output.h"
 
 /* The kinds of listener: a record's PROTO. */
-enum proto { PROTO_TCP, PROTO_UDP, PROTO_N };
+enum proto { PROTO_TCP, PROTO_UDP, PROTO_TLS, PROTO_N };
 
 /* Why a connection was refused: a reject record's reason=. */
 enum reject_reason {
@@ -15,6 +15,9 @@ enum reject_reason {
 	REJECT_MAX_CLIENTS,
 	REJECT_MAX_PER_SOURCE,
 	REJECT_ERROR,
+	REJECT_TLS,
+	REJECT_CLIENT_NAME,
+	REJECT_HANDSHAKE_TIMEOUT,
 	REJECT_N,
 };
 

@@ -36,6 +36,17 @@ size_t escape_text_line(char *dst, const void *src, size_t n, size_t *used);
  */
 size_t escape_json(char *dst, const void *src, size_t n, bool *lossy);
 
+/* Upper bound of escape_word output for n input bytes, with its NUL. */
+#define ESCAPE_WORD_MAX(n) ((n)*4 + 1)
+
+/*
+ * escape_text, and a space written "\x20", so that the result is one word:
+ * a value in a record's key=value detail (a certificate's name, a TLS
+ * library's reason). Writes at most ESCAPE_WORD_MAX(n) bytes, NUL-ended;
+ * returns the length without the NUL.
+ */
+size_t escape_word(char *dst, const void *src, size_t n);
+
 /*
  * Reverse escape_text: decode n bytes at src into dst (room for n bytes).
  * Returns the decoded length, or (size_t)-1 if src is not a well-formed

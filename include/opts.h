@@ -6,11 +6,13 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "certname.h"
 #include "cidr.h"
 #include "record.h"
 
 #define OPTS_MAX_ADDRS 64
 #define OPTS_MAX_ALLOW 64
+#define OPTS_MAX_NAMES 64
 
 enum opts_result { OPTS_RUN, OPTS_HELP, OPTS_VERSION, OPTS_ERROR };
 
@@ -22,7 +24,15 @@ struct opts {
 	size_t ntcp;
 	struct addr_spec udp[OPTS_MAX_ADDRS];
 	size_t nudp;
-	const char *output; /* "-" for standard output */
+	struct addr_spec tls[OPTS_MAX_ADDRS];
+	size_t ntls;
+	const char *cert;      /* --cert: the TLS listeners' chain, PEM */
+	const char *key;       /* --key: its private key, PEM */
+	const char *client_ca; /* --client-ca: mutual TLS, or NULL */
+	struct certname_rule client_names[OPTS_MAX_NAMES];
+	size_t nclient_names;
+	unsigned long handshake_timeout; /* seconds, 0 = never */
+	const char *output;              /* "-" for standard output */
 	enum record_fmt format;
 	enum framing framing;
 	size_t max_line;
@@ -34,7 +44,7 @@ struct opts {
 };
 
 /*
- * Parse peerlogd's arguments into o. With no -t and no -u the defaults
+ * Parse peerlogd's arguments into o. With no -t, -u or -T the defaults
  * (tcp localhost:1234, udp localhost:1235) are filled in. On OPTS_ERROR, err
  * holds one line naming the option and the reason.
  */

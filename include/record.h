@@ -22,11 +22,17 @@ enum record_event {
 	RECORD_STOP,
 };
 
-/* One key=value of a record's detail; values are our own, never a peer's. */
+/*
+ * One key=value of a record's detail. A str with num 0 is our own text,
+ * written as it is; with num > 0 it is num bytes from elsewhere (a
+ * certificate's name, a TLS library's reason), escaped by the format: JSON
+ * string escapes, or in text escape_word's (the message escaping, a space
+ * written \x20), so the value stays one word.
+ */
 struct record_kv {
 	const char *key;
-	const char *str; /* string value, or NULL for num */
-	unsigned long long num;
+	const char *str;        /* string value, or NULL for num */
+	unsigned long long num; /* the number, or str's length to escape */
 };
 
 struct record {
@@ -59,19 +65,29 @@ size_t record_format(char *dst, const struct record *r, enum record_fmt fmt);
 struct record_head {
 	enum record_fmt fmt;
 	unsigned char len;
+	/* JSON: fields every msg record of the peer carries after msg
+	 * (",\"cn\":...,\"fp\":..." of a TLS client with a certificate). */
+	const char *tail;
+	size_t tail_len;
 	char text[RECORD_HEAD_MAX]; /* copied in whole blocks: see record.c */
 };
 
-/* Format the head for proto and peer (an addr_format text or "-"). */
+/* Most bytes of a head's tail: a 255-byte name JSON-escaped, and a
+ * fingerprint. */
+#define RECORD_TAIL_MAX (ESCAPE_JSON_MAX(255) + 96)
+
+/* Format the head for proto and peer (an addr_format text or "-"); no
+ * tail. */
 void record_head_init(struct record_head *h, enum record_fmt fmt,
     const char *proto, const char *peer);
 
 /* An upper bound of record_msg's length for a message of len bytes: ts,
- * head, JSON punctuation and the lossy flag, the escaped message. */
+ * head, JSON punctuation and the lossy flag, a tail, the escaped message. */
 static inline size_t
 record_msg_max(size_t len)
 {
-	return TS_LEN + RECORD_HEAD_MAX + 48 + ESCAPE_JSON_MAX(len);
+	return TS_LEN + RECORD_HEAD_MAX + 48 + RECORD_TAIL_MAX +
+	       ESCAPE_JSON_MAX(len);
 }
 
 /*

@@ -23,6 +23,7 @@ struct event;
 struct peers;
 struct listeners;
 struct udps;
+struct tls_ctx;
 
 /* Outputs at once: a file now, a broker beside it later. */
 #define SERVER_OUTPUTS_MAX 4
@@ -53,6 +54,7 @@ struct server {
 	struct peers *peers;         /* peer.c */
 	struct listeners *listeners; /* listen.c */
 	struct udps *udps;           /* udp.c */
+	struct tls_ctx *tls;         /* tls.c: with -T listeners, else NULL */
 
 	struct event *flush_ev;  /* hands the batch over once per loop pass */
 	struct event *stop_ev;   /* shutdown: watches the outputs' progress */
@@ -88,8 +90,10 @@ void server_log(struct server *s, const char *proto, const char *peer,
     const struct record_kv *kv, size_t nkv);
 char *server_log_room(struct server *s, size_t need);
 bool server_allowed(const struct server *s, const struct sockaddr *sa);
+/* Most key=values a reject record carries besides its reason. */
+#define SERVER_REJECT_EXTRA 3
 void server_reject(struct server *s, const char *proto, const char *peer,
-    enum reject_reason why);
+    enum reject_reason why, const struct record_kv *extra, size_t nextra);
 void server_snapshot(struct server *s, struct counters_snapshot *snap);
 
 /*
@@ -159,7 +163,7 @@ server_log_line(struct server *s, const struct record_head *h, const char *buf,
 /* What a listener is: how its connections are served. */
 struct listen_conf {
 	struct server *server;
-	enum proto proto; /* PROTO_TCP or PROTO_UDP (later PROTO_TLS) */
+	enum proto proto; /* PROTO_TCP, PROTO_UDP or PROTO_TLS */
 	const char *opt;  /* the option that named it: "--tcp" */
 	const struct addr_spec *addr;
 };
@@ -173,7 +177,7 @@ void listen_starved(struct server *s, int err);
 bool listen_drain(struct server *s);
 void listen_free(struct server *s);
 
-/* peer.c: TCP clients */
+/* peer.c: TCP and TLS clients */
 int peer_init(struct server *s);
 void peer_limit(struct server *s);
 bool peer_room(const struct server *s);

@@ -360,3 +360,26 @@ unescape_text(char *dst, const char *src, size_t n)
 	}
 	return o;
 }
+
+/* One word of text (see escape.h): escape_text for each run between
+ * spaces, "\x20" for each space (no UTF-8 sequence holds a space byte). */
+size_t
+escape_word(char *dst, const void *src, size_t n)
+{
+	const char *p = src;
+	size_t o = 0, i = 0;
+
+	while (i < n) {
+		const char *sp = memchr(p + i, ' ', n - i);
+		size_t run = sp != NULL ? (size_t)(sp - (p + i)) : n - i;
+		o += escape_text(dst + o, p + i, run);
+		i += run;
+		if (sp != NULL) {
+			memcpy(dst + o, "\\x20", 4);
+			o += 4;
+			i++;
+		}
+	}
+	dst[o] = '\0';
+	return o;
+}

@@ -1,7 +1,7 @@
 /*
- * The listeners: every -t and -u address bound (sock.c), TCP listeners
- * accepting into peer.c, UDP sockets handed to udp.c; each carries its
- * listen_conf from the options to the connections it serves.
+ * The listeners: every -t, -T and -u address bound (sock.c), TCP and TLS
+ * listeners accepting into peer.c, UDP sockets handed to udp.c; each carries
+ * its listen_conf from the options to the connections it serves.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -138,16 +138,19 @@ listen_add(struct listeners *ls, const struct listen_conf *conf, int fd,
 	return 0;
 }
 
-/* The listeners the options name, in order: every -t, then every -u. */
+/* The listeners the options name, in order: every -t, -T, then -u. */
 static int
 listen_confs(struct listeners *ls, const struct opts *o)
 {
-	ls->confs = calloc(o->ntcp + o->nudp + 1, sizeof(*ls->confs));
+	ls->confs = calloc(o->ntcp + o->ntls + o->nudp + 1, sizeof(*ls->confs));
 	if (ls->confs == NULL)
 		return -1;
 	for (size_t i = 0; i < o->ntcp; i++)
 		ls->confs[ls->nconfs++] = (struct listen_conf){
 		    ls->server, PROTO_TCP, "--tcp", &o->tcp[i]};
+	for (size_t i = 0; i < o->ntls; i++)
+		ls->confs[ls->nconfs++] = (struct listen_conf){
+		    ls->server, PROTO_TLS, "--tls", &o->tls[i]};
 	for (size_t i = 0; i < o->nudp; i++)
 		ls->confs[ls->nconfs++] = (struct listen_conf){
 		    ls->server, PROTO_UDP, "--udp", &o->udp[i]};
@@ -169,7 +172,8 @@ listen_open(struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	ls->l = calloc(s->opts->ntcp * SOCK_PER_ADDR + 1, sizeof(*ls->l));
+	ls->l = calloc((s->opts->ntcp + s->opts->ntls) * SOCK_PER_ADDR + 1,
+	    sizeof(*ls->l));
 	if (ls->l == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -249,7 +253,10 @@ listen_drain(struct server *s)
 	for (; ls->drain_next < ls->n; ls->drain_next++) {
 		struct listener *l = &ls->l[ls->drain_next];
 		int lfd = evconnlistener_get_fd(l->lev);
-		while (l->drained < LISTEN_DRAIN_MAX) {
+		/* A TLS client still queued has not had a handshake: nothing
+		 * it sent can be a message. */
+		while (l->conf->proto != PROTO_TLS &&
+		       l->drained < LISTEN_DRAIN_MAX) {
 			struct sockaddr_storage ss;
 			socklen_t len = sizeof(ss);
 			if (!peer_drain_all(s))

@@ -16,6 +16,7 @@
 #define MAX_CLIENTS_DEFAULT 10000
 #define MAX_CLIENTS_MAX 1000000
 #define IDLE_TIMEOUT_MAX 31536000
+#define HANDSHAKE_TIMEOUT_DEFAULT 10
 #define TCP_PORT_DEFAULT 1234 /* and the client's "1234" */
 #define UDP_PORT_DEFAULT 1235 /* and the client's "1235" */
 
@@ -27,6 +28,11 @@ enum {
 	OPT_MAX_PER_SOURCE,
 	OPT_FRAMING,
 	OPT_ALLOW,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CLIENT_CA,
+	OPT_CLIENT_NAME,
+	OPT_HANDSHAKE_TIMEOUT,
 };
 
 /* What the scanner returns besides an option id. */
@@ -54,6 +60,7 @@ struct opt_scan {
 static const struct opt_def server_defs[] = {
     {"tcp", 't', 't', true},
     {"udp", 'u', 'u', true},
+    {"tls", 'T', 'T', true},
     {"output", 'o', 'o', true},
     {"format", 'f', 'f', true},
     {"max-line", 0, OPT_MAX_LINE, true},
@@ -62,6 +69,11 @@ static const struct opt_def server_defs[] = {
     {"max-per-source", 0, OPT_MAX_PER_SOURCE, true},
     {"framing", 0, OPT_FRAMING, true},
     {"allow", 0, OPT_ALLOW, true},
+    {"cert", 0, OPT_CERT, true},
+    {"key", 0, OPT_KEY, true},
+    {"client-ca", 0, OPT_CLIENT_CA, true},
+    {"client-name", 0, OPT_CLIENT_NAME, true},
+    {"handshake-timeout", 0, OPT_HANDSHAKE_TIMEOUT, true},
     {"help", 'h', 'h', false},
     {"version", 'V', 'V', false},
     {NULL, 0, 0, false},
@@ -78,10 +90,12 @@ static const struct opt_def client_defs[] = {
 
 /* clang-format off */
 const char opts_usage[] =
-    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-o PATH] [-f text|json] "
-    "[options]\n"
+    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-T ADDR]... [-o PATH] "
+    "[-f text|json] [options]\n"
     "  -t, --tcp ADDR          listen for TCP on ADDR (repeatable)\n"
     "  -u, --udp ADDR          receive UDP datagrams on ADDR (repeatable)\n"
+    "  -T, --tls ADDR          listen for TLS on ADDR (repeatable; needs\n"
+    "                          --cert and --key)\n"
     "  -o, --output PATH       append records to PATH; - is standard output\n"
     "                          (default -)\n"
     "  -f, --format FMT        text or json (default text)\n"
@@ -93,15 +107,27 @@ const char opts_usage[] =
     "                          (0..31536000, default 0)\n"
     "      --max-per-source N  most TCP clients at once from one address;\n"
     "                          0 = no limit (0..1000000, default 0)\n"
-    "      --framing lf|octet  TCP messages are LF lines, or RFC 6587\n"
+    "      --framing lf|octet  TCP and TLS messages are LF lines, or RFC 6587\n"
     "                          octet-counted frames (LEN SP MSG) (default lf)\n"
     "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
     "                          default all)\n"
+    "      --cert FILE         the TLS listeners' certificate chain (PEM)\n"
+    "      --key FILE          its private key (PEM)\n"
+    "      --client-ca FILE    TLS clients must present a certificate signed\n"
+    "                          by one of these CAs (PEM)\n"
+    "      --client-name NAME  serve only TLS clients whose certificate names\n"
+    "                          NAME (DNS name, else CN; *.DOMAIN for one\n"
+    "                          label) or has the fingerprint sha256:HEX\n"
+    "                          (repeatable; needs --client-ca)\n"
+    "      --handshake-timeout SEC  close a TLS client whose handshake is\n"
+    "                          not done in SEC; 0 = never\n"
+    "                          (0..31536000, default 10)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
-    "means every address, like *:PORT. With no -t and no -u: TCP\n"
-    "localhost:1234 and UDP localhost:1235.\n";
+    "means every address, like *:PORT. With no -t, -u or -T: TCP\n"
+    "localhost:1234 and UDP localhost:1235. SIGHUP reopens the output and\n"
+    "reloads the TLS files.\n";
 
 const char opts_client_usage[] =
     "usage: peerlog [-u] [-4|-6] [HOST [PORT]]\n"
@@ -408,6 +434,39 @@ opts_output(struct opt_scan *sc, struct opts *o)
 	return 0;
 }
 
+/* Take a FILE for --NAME: an empty one is surely a mistake. */
+static int
+opts_path(struct opt_scan *sc, const char *name, const char **out)
+{
+	if (*sc->arg == '\0') {
+		opts_err(sc, "--%s: empty path", name);
+		return -1;
+	}
+	*out = sc->arg;
+	return 0;
+}
+
+/* Parse a --client-name NAME or sha256:HEX into o->client_names. */
+static int
+opts_client_name(struct opt_scan *sc, struct opts *o)
+{
+	char shown[256], why[128];
+
+	if (o->nclient_names == OPTS_MAX_NAMES) {
+		opts_err(sc, "--client-name: too many names (at most %d)",
+		    OPTS_MAX_NAMES);
+		return -1;
+	}
+	if (certname_rule_parse(&o->client_names[o->nclient_names], sc->arg,
+	        why, sizeof why) != 0) {
+		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+		opts_err(sc, "--client-name '%s': %s", shown, why);
+		return -1;
+	}
+	o->nclient_names++;
+	return 0;
+}
+
 /* Apply one of peerlogd's options that takes a value; 0 or -1. */
 static int
 opts_apply(struct opt_scan *sc, struct opts *o, int id)
@@ -419,6 +478,19 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 		return opts_addr(sc, "tcp", o->tcp, &o->ntcp);
 	case 'u':
 		return opts_addr(sc, "udp", o->udp, &o->nudp);
+	case 'T':
+		return opts_addr(sc, "tls", o->tls, &o->ntls);
+	case OPT_CERT:
+		return opts_path(sc, "cert", &o->cert);
+	case OPT_KEY:
+		return opts_path(sc, "key", &o->key);
+	case OPT_CLIENT_CA:
+		return opts_path(sc, "client-ca", &o->client_ca);
+	case OPT_CLIENT_NAME:
+		return opts_client_name(sc, o);
+	case OPT_HANDSHAKE_TIMEOUT:
+		return opts_number(sc, "handshake-timeout", 0, IDLE_TIMEOUT_MAX,
+		    &o->handshake_timeout);
 	case 'o':
 		return opts_output(sc, o);
 	case 'f':
@@ -445,11 +517,11 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	return -1;
 }
 
-/* Fill in the default listeners when neither -t nor -u was given. */
+/* Fill in the default listeners when no -t, -u or -T was given. */
 static void
 opts_defaults(struct opts *o)
 {
-	if (o->ntcp != 0 || o->nudp != 0)
+	if (o->ntcp != 0 || o->nudp != 0 || o->ntls != 0)
 		return;
 	strcpy(o->tcp[0].host, "localhost");
 	o->tcp[0].port = TCP_PORT_DEFAULT;
@@ -457,6 +529,33 @@ opts_defaults(struct opts *o)
 	strcpy(o->udp[0].host, "localhost");
 	o->udp[0].port = UDP_PORT_DEFAULT;
 	o->nudp = 1;
+}
+
+/*
+ * The TLS options need each other: a listener its certificate and key,
+ * --client-name the CA that verifies the names. Files named but not used
+ * are an error too, as they are surely a mistake.
+ */
+static int
+opts_check_tls(struct opt_scan *sc, const struct opts *o)
+{
+	if (o->ntls > 0 && (o->cert == NULL || o->key == NULL)) {
+		opts_err(sc, "--tls needs --cert and --key");
+		return -1;
+	}
+	if (o->ntls == 0 &&
+	    (o->cert != NULL || o->key != NULL || o->client_ca != NULL)) {
+		opts_err(sc, "--%s needs a --tls listener",
+		    o->cert != NULL  ? "cert"
+		    : o->key != NULL ? "key"
+		                     : "client-ca");
+		return -1;
+	}
+	if (o->nclient_names > 0 && o->client_ca == NULL) {
+		opts_err(sc, "--client-name needs --client-ca");
+		return -1;
+	}
+	return 0;
 }
 
 /* What both programs do with a scan error, -h and -V: true when *res is
@@ -490,6 +589,7 @@ opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 	o->max_line = MAX_LINE_DEFAULT;
 	o->max_clients = MAX_CLIENTS_DEFAULT;
 	o->idle_timeout = 0;
+	o->handshake_timeout = HANDSHAKE_TIMEOUT_DEFAULT;
 	opts_scan_init(&sc, server_defs, argc, argv, err, errlen);
 	while ((id = opts_scan(&sc)) != SCAN_END) {
 		if (opts_common(id, &res))
@@ -502,6 +602,8 @@ opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 		if (opts_apply(&sc, o, id) == -1)
 			return OPTS_ERROR;
 	}
+	if (opts_check_tls(&sc, o) != 0)
+		return OPTS_ERROR;
 	opts_defaults(o);
 	return OPTS_RUN;
 }

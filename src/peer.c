@@ -1,6 +1,9 @@
 /*
- * TCP clients: a connection's life in phases (accepted, then lines), one
- * bufferevent each from the first byte on, framed into records.
+ * TCP and TLS clients: a connection's life in phases (accepted, the TLS
+ * handshake, then lines), framed into records. A TCP client has a
+ * bufferevent from its first byte on; a TLS client its OpenSSL connection
+ * (tls.c) from its first byte on, read by this module's own non-blocking
+ * reads into the same shared buffer.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include "prog.h"
 #include "server.h"
 #include "source.h"
+#include "tls.h"
 
 /* One read from a client, at most. */
 #define PEER_READ (64u * 1024)
@@ -35,15 +39,28 @@
 #define PEER_FD_RESERVE 4
 
 /*
- * Where a connection is in its life. Each phase before PEER_LINES (the
- * PROXY header, the TLS handshake: the next listener kinds) may reject it
- * with a reason and is bounded by the deadline peer_deadline gives; the
- * connect record is written on entering PEER_LINES.
+ * Where a connection is in its life. Each phase before PEER_LINES (the TLS
+ * handshake; the PROXY header next) may reject it with a reason and is
+ * bounded by the deadline peer_deadline gives; the connect record is
+ * written on entering PEER_LINES.
  */
 enum peer_phase {
-	PEER_ACCEPTED, /* accepted: nothing read yet */
+	PEER_ACCEPTED, /* accepted: nothing read yet, or (TLS) handshaking */
 	PEER_LINES,    /* its bytes are messages */
 	PEER_CLOSED,   /* unlinked: freed once the callbacks unwind */
+};
+
+/*
+ * A TLS client's own state, made on its first byte: the connection, the
+ * input held between reads (the bufferevent's part for TCP), and its
+ * certificate's fields for JSON msg records.
+ */
+struct peer_tls {
+	SSL *ssl;
+	struct evbuffer *in; /* from the lines phase on */
+	char *tail;          /* record_head's tail, or NULL */
+	size_t tail_len;
+	bool sound; /* no protocol or socket error: close_notify at close */
 };
 
 /*
@@ -54,8 +71,12 @@ enum peer_phase {
 struct peer {
 	TAILQ_ENTRY(peer) entry;
 	const struct listen_conf *conf; /* its listener's; conf->server */
-	struct bufferevent *bev;        /* NULL until the client first sends */
-	struct event *wait_ev;          /* read event while bev is NULL */
+	union {
+		struct bufferevent *bev; /* TCP: NULL until it first sends */
+		struct peer_tls *tls;    /* TLS: NULL until it first sends */
+	};
+	struct event *wait_ev; /* TCP: read event while bev is NULL; TLS:
+	                        * its socket's event all its life */
 	int fd;
 	/* Input bytes held after the last callback; at shutdown (no
 	 * callbacks then), the bytes read since it began. */
@@ -98,6 +119,37 @@ struct peers {
 };
 
 static void peer_read_cb(struct bufferevent *bev, void *arg);
+static void peer_wait_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Whether p came to a TLS listener. */
+static inline bool
+peer_is_tls(const struct peer *p)
+{
+	return p->conf->proto == PROTO_TLS;
+}
+
+/* The client's input buffer, or NULL before it has one. */
+static struct evbuffer *
+peer_in(const struct peer *p)
+{
+	if (peer_is_tls(p))
+		return p->tls != NULL ? p->tls->in : NULL;
+	return p->bev != NULL ? bufferevent_get_input(p->bev) : NULL;
+}
+
+/* The fixed part of p's msg records. */
+static void
+peer_head(const struct peer *p, struct record_head *h)
+{
+	const struct server *s = p->conf->server;
+
+	record_head_init(
+	    h, s->opts->format, counters_proto_name(p->conf->proto), p->addr);
+	if (peer_is_tls(p) && p->tls != NULL && p->tls->tail != NULL) {
+		h->tail = p->tls->tail;
+		h->tail_len = p->tls->tail_len;
+	}
+}
 
 /* Most bytes of a stream framing needs at once (see frame.h). */
 static size_t
@@ -209,11 +261,13 @@ static bool
 peer_process(struct peer *p, bool final)
 {
 	struct server *s = p->conf->server;
-	struct evbuffer *in = bufferevent_get_input(p->bev);
+	struct evbuffer *in = peer_in(p);
 	struct record_head head;
 	bool head_made = false;
 
 	p->held = false;
+	if (in == NULL)
+		return false;
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
 		struct evbuffer_iovec v;
@@ -225,8 +279,7 @@ peer_process(struct peer *p, bool final)
 		/* Made here, once per batch of lines, rather than kept in
 		 * every peer: an idle client should cost little memory. */
 		if (!head_made) {
-			record_head_init(&head, s->opts->format,
-			    counters_proto_name(p->conf->proto), p->addr);
+			peer_head(p, &head);
 			head_made = true;
 		}
 		bool whole = v.iov_len == avail;
@@ -291,7 +344,7 @@ static int
 peer_feed(struct peer *p, const char *buf, size_t n)
 {
 	struct server *s = p->conf->server;
-	struct evbuffer *in = bufferevent_get_input(p->bev);
+	struct evbuffer *in = peer_in(p);
 	size_t window = peer_window(s);
 	size_t off = 0;
 	bool blocked = false;
@@ -314,8 +367,7 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 	}
 	if (off < n && !blocked && !p->bad_frame) {
 		struct record_head head;
-		record_head_init(&head, s->opts->format,
-		    counters_proto_name(p->conf->proto), p->addr);
+		peer_head(p, &head);
 		off += peer_frames(
 		    p, &head, buf + off, n - off, false, true, &blocked);
 		p->held = blocked;
@@ -324,6 +376,56 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 		p->bytes += n - off; /* received, never framed */
 	else if (off < n && peer_keep(in, buf + off, n - off) != 0)
 		return -1;
+	return 0;
+}
+
+static void peer_tls_watch(struct peer *p, short what);
+
+/*
+ * peer_read for a TLS client: decrypt up to PEER_READ bytes, as many
+ * records as are there, into the shared read buffer, and log them. OpenSSL
+ * reads ahead, up to 64 KiB a system call, so the bytes of a fast sender
+ * come in few reads of the socket.
+ */
+static ssize_t
+peer_tls_read(struct peer *p, const char **reason)
+{
+	struct peers *ps = p->conf->server->peers;
+	size_t got;
+	enum tls_step st = tls_read(p->tls->ssl, ps->rdbuf, PEER_READ, &got);
+
+	/* What came before an end or an error is the client's all the
+	 * same. */
+	if (got > 0 && peer_feed(p, ps->rdbuf, got) != 0) {
+		report("out of memory: %zu bytes from %s lost", got, p->addr);
+		*reason = "error";
+		return 0;
+	}
+	if (p->bad_frame) {
+		*reason = "framing";
+		return 0;
+	}
+	switch (st) {
+	case TLS_OK:
+		return (ssize_t)got;
+	case TLS_WANT_WRITE:
+		/* An alert or a key update to send first. */
+		peer_tls_watch(p, EV_WRITE);
+		/* fallthrough */
+	case TLS_WANT_READ:
+		return got > 0 ? (ssize_t)got : -1;
+	case TLS_EOF:
+		*reason = "eof";
+		break;
+	case TLS_RESET:
+		*reason = "reset";
+		p->tls->sound = false;
+		break;
+	case TLS_FAILED:
+		*reason = "error";
+		p->tls->sound = false;
+		break;
+	}
 	return 0;
 }
 
@@ -338,6 +440,8 @@ peer_read(struct peer *p, const char **reason)
 	struct peers *ps = p->conf->server->peers;
 	ssize_t n;
 
+	if (peer_is_tls(p))
+		return peer_tls_read(p, reason);
 	do
 		n = recv(p->fd, ps->rdbuf, PEER_READ, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
@@ -376,8 +480,9 @@ peer_close(struct peer *p, const char *reason)
 
 	if (p->phase == PEER_CLOSED)
 		return;
-	if (p->phase == PEER_LINES) {
-		if (p->bev != NULL && !p->bad_frame)
+	bool lines = p->phase == PEER_LINES;
+	if (lines) {
+		if (!p->bad_frame)
 			peer_process(p, true);
 		struct record_kv kv[] = {
 		    {"reason", reason, 0},
@@ -397,11 +502,20 @@ peer_close(struct peer *p, const char *reason)
 	 * finishes later (finalizers), and a BEV_OPT_CLOSE_ON_FREE close would
 	 * come only then: closing here gives the descriptor back now, which a
 	 * server short of descriptors (and its shutdown) depends on. */
-	if (p->bev != NULL)
+	if (peer_is_tls(p) && p->tls != NULL) {
+		struct peer_tls *t = p->tls;
+		tls_close(t->ssl, t->sound && lines);
+		if (t->in != NULL)
+			evbuffer_free(t->in);
+		free(t->tail);
+		free(t);
+	} else if (!peer_is_tls(p) && p->bev != NULL) {
 		bufferevent_free(p->bev);
+	}
 	if (p->wait_ev != NULL)
 		event_free(p->wait_ev);
 	p->bev = NULL;
+	p->tls = NULL;
 	p->wait_ev = NULL;
 	close(p->fd);
 	p->fd = -1;
@@ -456,14 +570,42 @@ peer_read_more(struct peer *p, bool read)
 	p->left = (unsigned)evbuffer_get_length(bufferevent_get_input(p->bev));
 }
 
-/* The time the current phase may take, or NULL for no limit: the idle
- * timeout while it sends lines (the next phases add their handshake
- * deadline here). */
+/* Whether p is still in its TLS handshake. */
+static inline bool
+peer_handshaking(const struct peer *p)
+{
+	return peer_is_tls(p) && p->phase == PEER_ACCEPTED;
+}
+
+/* Milliseconds left of a handshake's --handshake-timeout (counted from
+ * the accept), at least 1; or -1 for no limit. */
+static long long
+peer_handshake_left(const struct peer *p)
+{
+	const struct server *s = p->conf->server;
+	long long limit = (long long)s->opts->handshake_timeout * 1000;
+
+	if (limit == 0)
+		return -1;
+	long long left = limit - (s->now - p->heard);
+	return left > 0 ? left : 1;
+}
+
+/* The time the current phase may take, or NULL for no limit: what is left
+ * of the handshake deadline, or the idle timeout while it sends lines. */
 static const struct timeval *
 peer_deadline(const struct peer *p, struct timeval *tv)
 {
 	const struct server *s = p->conf->server;
 
+	if (peer_handshaking(p)) {
+		long long left = peer_handshake_left(p);
+		if (left < 0)
+			return NULL;
+		tv->tv_sec = (time_t)(left / 1000);
+		tv->tv_usec = (suseconds_t)(left % 1000 * 1000);
+		return tv;
+	}
 	if (s->opts->idle_timeout == 0)
 		return NULL;
 	tv->tv_sec = (time_t)s->opts->idle_timeout;
@@ -476,9 +618,15 @@ peer_deadline(const struct peer *p, struct timeval *tv)
 static bool
 peer_arm(struct peer *p, const struct timeval *tv)
 {
-	int rc = p->bev != NULL ? bufferevent_set_timeouts(p->bev, tv, NULL) |
-	                              bufferevent_enable(p->bev, EV_READ)
-	                        : event_add(p->wait_ev, tv);
+	bool bev = !peer_is_tls(p) && p->bev != NULL;
+	int rc = bev ? bufferevent_set_timeouts(p->bev, tv, NULL) |
+	                   bufferevent_enable(p->bev, EV_READ)
+	             : event_add(p->wait_ev, tv);
+
+	/* Bytes OpenSSL read ahead do not make the socket readable. */
+	if (rc == 0 && peer_is_tls(p) && p->phase == PEER_LINES &&
+	    tls_pending(p->tls->ssl))
+		event_active(p->wait_ev, EV_READ, 0);
 
 	if (rc == 0)
 		return true;
@@ -546,7 +694,7 @@ peer_start(struct peer *p)
 	struct server *s = p->conf->server;
 	struct timeval tv;
 
-	if (p->bev != NULL)
+	if (peer_is_tls(p) || p->bev != NULL)
 		return 0;
 	/* The peer owns the socket and closes it in peer_close. */
 	p->bev = bufferevent_socket_new(s->base, p->fd, 0);
@@ -564,6 +712,210 @@ peer_start(struct peer *p)
 	return peer_arm(p, peer_deadline(p, &tv)) ? 0 : 1;
 }
 
+/* The connection enters its lines phase: the connect record (with kv for
+ * its detail), then reading (unless input is paused). */
+static void
+peer_lines(struct peer *p, const struct record_kv *kv, size_t nkv)
+{
+	struct server *s = p->conf->server;
+	struct timeval tv;
+
+	p->phase = PEER_LINES;
+	s->counters.proto[p->conf->proto].connects++;
+	s->counters.proto[p->conf->proto].clients++;
+	server_log(s, counters_proto_name(p->conf->proto), p->addr,
+	    RECORD_CONNECT, NULL, 0, kv, nkv);
+	if (peer_is_tls(p))
+		peer_tls_watch(p, EV_READ);
+	else if (!s->paused && !s->stopping)
+		peer_arm(p, peer_deadline(p, &tv));
+}
+
+/*
+ * Watch a TLS client's socket for what (EV_READ or EV_WRITE, what OpenSSL
+ * waits for): for reading persistently once it sends lines, else once.
+ * Armed with the phase's deadline unless input is paused (resuming arms it).
+ */
+static void
+peer_tls_watch(struct peer *p, short what)
+{
+	struct server *s = p->conf->server;
+	short want = what;
+	struct timeval tv;
+
+	if (what == EV_READ && p->phase == PEER_LINES)
+		want |= EV_PERSIST;
+	if (event_get_events(p->wait_ev) != want) {
+		event_del(p->wait_ev);
+		event_assign(p->wait_ev, s->base, p->fd, want, peer_wait_cb, p);
+	} else if ((want & EV_PERSIST) &&
+	           event_pending(p->wait_ev, EV_READ, NULL)) {
+		return;
+	}
+	if (!s->paused && !s->stopping)
+		peer_arm(p, peer_deadline(p, &tv));
+}
+
+/* Refuse a TLS client in its handshake: a reject record (reason why, and
+ * the n key=values at kv), then closed without a disconnect record. */
+static void
+peer_tls_refuse(struct peer *p, enum reject_reason why,
+    const struct record_kv *kv, size_t n)
+{
+	struct server *s = p->conf->server;
+
+	server_reject(
+	    s, counters_proto_name(p->conf->proto), p->addr, why, kv, n);
+	peer_close(p, NULL);
+}
+
+/* The JSON fields every msg record of a client with a certificate
+ * carries: ,"cn":"NAME","fp":"HEX". */
+static int
+peer_tls_tail(struct peer *p, const struct tls_client *c)
+{
+	static const char cn[] = ",\"cn\":\"", fp[] = "\",\"fp\":\"";
+	char *t = malloc(sizeof(cn) + ESCAPE_JSON_MAX(c->name_len) +
+	                 sizeof(fp) + CERTNAME_FP_HEX + 1);
+	bool lossy = false;
+
+	if (t == NULL)
+		return -1;
+	char *d = t;
+	memcpy(d, cn, sizeof(cn) - 1);
+	d += sizeof(cn) - 1;
+	d += escape_json(d, c->name, c->name_len, &lossy);
+	memcpy(d, fp, sizeof(fp) - 1);
+	d += sizeof(fp) - 1;
+	memcpy(d, c->fp, CERTNAME_FP_HEX);
+	d += CERTNAME_FP_HEX;
+	*d++ = '"';
+	p->tls->tail = t;
+	p->tls->tail_len = (size_t)(d - t);
+	return 0;
+}
+
+/*
+ * The handshake is done: refuse a name --client-name does not permit, else
+ * the connect record (tls=, cipher=, and cn=, fp= for a certificate) and
+ * the lines phase.
+ */
+static void
+peer_tls_admit(struct peer *p)
+{
+	struct server *s = p->conf->server;
+	struct tls_client c;
+	struct record_kv kv[4] = {{"tls", NULL, 0}};
+	size_t nkv = 0;
+
+	tls_identify(s->tls, p->tls->ssl, &c);
+	kv[nkv++] = (struct record_kv){"tls", c.version, 0};
+	kv[nkv++] = (struct record_kv){"cipher", c.cipher, 0};
+	if (c.cert) {
+		kv[nkv++] = (struct record_kv){
+		    "cn", c.name_len > 0 ? c.name : "", c.name_len};
+		kv[nkv++] = (struct record_kv){"fp", c.fp, 0};
+	}
+	if (!c.permitted) {
+		peer_tls_refuse(p, REJECT_CLIENT_NAME, kv + 2, nkv - 2);
+		return;
+	}
+	if ((c.cert && s->opts->format == RECORD_JSON &&
+	        peer_tls_tail(p, &c) != 0) ||
+	    (p->tls->in = evbuffer_new()) == NULL) {
+		peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+		return;
+	}
+	p->heard = s->now; /* its idle time starts now */
+	peer_lines(p, kv, nkv);
+}
+
+/*
+ * One step of a TLS client's handshake, its OpenSSL connection made on its
+ * first byte (a client that never sends costs none). A failure is a reject
+ * with OpenSSL's reason; true when the handshake is done.
+ */
+static bool
+peer_tls_handshake(struct peer *p)
+{
+	struct server *s = p->conf->server;
+	char err[TLS_ERR_MAX];
+
+	if (p->tls == NULL) {
+		p->tls = calloc(1, sizeof(*p->tls));
+		if (p->tls == NULL ||
+		    (p->tls->ssl = tls_new(s->tls, p->fd)) == NULL) {
+			peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+			return false;
+		}
+		p->tls->sound = true;
+	}
+	enum tls_step st = tls_handshake(p->tls->ssl, err, sizeof err);
+	if (st == TLS_OK) {
+		peer_tls_admit(p);
+		return p->phase == PEER_LINES;
+	}
+	if (st == TLS_WANT_READ || st == TLS_WANT_WRITE) {
+		peer_tls_watch(p, st == TLS_WANT_WRITE ? EV_WRITE : EV_READ);
+		return false;
+	}
+	struct record_kv kv[] = {{"error", err, strlen(err)}};
+	p->tls->sound = false;
+	peer_tls_refuse(p, REJECT_TLS, kv, 1);
+	return false;
+}
+
+/*
+ * A TLS client sending lines is readable (or writable, when OpenSSL had
+ * something to send, or silent too long). One read of up to PEER_READ
+ * bytes a pass; when OpenSSL holds more, the event is made active again
+ * so the next pass reads on, as the socket will not say so.
+ */
+static void
+peer_tls_input(struct peer *p, short what)
+{
+	struct server *s = p->conf->server;
+	const char *reason = NULL;
+	struct timeval tv;
+
+	if (what & EV_TIMEOUT) {
+		peer_close(p, "timeout");
+		return;
+	}
+	if (!(event_get_events(p->wait_ev) & EV_PERSIST))
+		peer_tls_watch(p, EV_READ); /* the write OpenSSL waited for */
+	peer_heard(p);
+	if (p->short_timeout) {
+		event_add(p->wait_ev, peer_deadline(p, &tv));
+		p->short_timeout = false;
+	}
+	if (p->held && peer_process(p, false))
+		return;
+	if (p->bad_frame) {
+		peer_close(p, "framing");
+		return;
+	}
+	if (!server_can_log(s))
+		return;
+	ssize_t n = peer_read(p, &reason);
+	if (n == 0)
+		peer_close(p, reason);
+	else if (n > 0 && !p->held && tls_pending(p->tls->ssl))
+		event_active(p->wait_ev, EV_READ, 0);
+}
+
+/* A TLS client's socket event: its handshake, then its lines. */
+static void
+peer_tls_cb(struct peer *p, short what)
+{
+	if (p->phase == PEER_LINES)
+		peer_tls_input(p, what);
+	else if (what & EV_TIMEOUT)
+		peer_tls_refuse(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
+	else
+		peer_tls_handshake(p);
+}
+
 /* A silent client became readable (or stayed silent too long). */
 static void
 peer_wait_cb(evutil_socket_t fd, short what, void *arg)
@@ -573,6 +925,10 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	server_clock(p->conf->server);
+	if (peer_is_tls(p)) {
+		peer_tls_cb(p, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		peer_close(p, "timeout");
 		return;
@@ -588,29 +944,12 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 	peer_read_more(p, true);
 }
 
-/* The connection enters its lines phase: the connect record, then reading
- * (unless input is paused). */
-static void
-peer_lines(struct peer *p)
-{
-	struct server *s = p->conf->server;
-	struct timeval tv;
-
-	p->phase = PEER_LINES;
-	s->counters.proto[p->conf->proto].connects++;
-	s->counters.proto[p->conf->proto].clients++;
-	server_log(s, counters_proto_name(p->conf->proto), p->addr,
-	    RECORD_CONNECT, NULL, 0, NULL, 0);
-	if (!s->paused && !s->stopping)
-		peer_arm(p, peer_deadline(p, &tv));
-}
-
 /* Refuse a connection: a (rate-limited) reject record, closed at once. */
 static void
 peer_refuse(struct server *s, const struct listen_conf *conf, int fd,
     const char *addr, enum reject_reason why)
 {
-	server_reject(s, counters_proto_name(conf->proto), addr, why);
+	server_reject(s, counters_proto_name(conf->proto), addr, why, NULL, 0);
 	close(fd);
 }
 
@@ -665,8 +1004,14 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 	 * these goes: the reserve stays free. */
 	if (!peer_room(s))
 		listen_starved(s, EMFILE);
-	/* No listener kind has a phase before its lines yet. */
-	peer_lines(p);
+	/* A TLS client's handshake comes first, within its deadline. */
+	if (peer_is_tls(p)) {
+		struct timeval tv;
+		if (!s->paused && !s->stopping)
+			peer_arm(p, peer_deadline(p, &tv));
+	} else {
+		peer_lines(p, NULL, 0);
+	}
 }
 
 /* Stop reading from every client (the output is behind). */
@@ -676,7 +1021,7 @@ peer_pause_all(struct server *s)
 	struct peer *p;
 
 	TAILQ_FOREACH (p, &s->peers->live, entry) {
-		if (p->bev != NULL)
+		if (!peer_is_tls(p) && p->bev != NULL)
 			bufferevent_disable(p->bev, EV_READ);
 		else
 			event_del(p->wait_ev);
@@ -731,9 +1076,19 @@ peer_expire(struct peer *p)
 {
 	struct server *s = p->conf->server;
 	long long idle = (long long)s->opts->idle_timeout * 1000;
+	long long hs = (long long)s->opts->handshake_timeout * 1000;
 
+	if (peer_handshaking(p)) {
+		if (hs > 0 && s->now - p->heard >= hs)
+			peer_tls_refuse(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
+		return;
+	}
 	if (idle == 0 || idle - (s->now - p->heard) > 0)
 		return;
+	if (peer_is_tls(p) && tls_pending(p->tls->ssl)) {
+		p->heard = s->now;
+		return;
+	}
 	int r = peer_peek(p->fd);
 	if (r == 0)
 		peer_close(p, "timeout");
@@ -775,6 +1130,10 @@ peer_resume_all(struct server *s)
 		const struct timeval *t = NULL;
 
 		next = TAILQ_NEXT(p, entry);
+		if (peer_handshaking(p)) {
+			peer_arm(p, peer_deadline(p, &tv));
+			continue;
+		}
 		if (p->phase != PEER_LINES)
 			continue;
 		if (idle > 0) {
@@ -782,7 +1141,8 @@ peer_resume_all(struct server *s)
 			tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
 			t = &tv;
 		}
-		p->short_timeout = p->bev != NULL && t != NULL && left < idle;
+		p->short_timeout = (peer_is_tls(p) || p->bev != NULL) &&
+		                   t != NULL && left < idle;
 		peer_arm(p, t);
 	}
 }
@@ -798,6 +1158,13 @@ peer_drain(struct peer *p)
 	const char *reason = "shutdown";
 	int rc;
 
+	/* A TLS client whose handshake can finish with what it sent is
+	 * served; any other has sent nothing that is a message. */
+	if (peer_handshaking(p) && (p->tls == NULL || !peer_tls_handshake(p))) {
+		if (p->phase != PEER_CLOSED)
+			peer_close(p, NULL);
+		return true;
+	}
 	if ((rc = peer_start(p)) != 0) {
 		peer_close(p, "error");
 		return true;

@@ -44,8 +44,11 @@ record_max(const struct record *r, enum record_fmt fmt)
 		                        : ESCAPE_TEXT_MAX(r->msg_len);
 	for (size_t i = 0; i < r->nkv; i++) {
 		/* ,"key":"value" or ,"key":20-digit number */
-		n += 6 + strlen(r->kv[i].key) +
-		     (r->kv[i].str != NULL ? strlen(r->kv[i].str) : 20);
+		const struct record_kv *kv = &r->kv[i];
+		n += 6 + strlen(kv->key) +
+		     (kv->str == NULL  ? 20
+		         : kv->num > 0 ? ESCAPE_JSON_MAX((size_t)kv->num)
+		                       : strlen(kv->str));
 	}
 	return n;
 }
@@ -105,7 +108,9 @@ format_text(char *dst, const struct record *r)
 		*d++ = ' ';
 		d = put(d, r->kv[i].key);
 		*d++ = '=';
-		if (r->kv[i].str != NULL)
+		if (r->kv[i].str != NULL && r->kv[i].num > 0)
+			d += escape_word(d, r->kv[i].str, (size_t)r->kv[i].num);
+		else if (r->kv[i].str != NULL)
 			d = put(d, r->kv[i].str);
 		else
 			d = put_num(d, r->kv[i].num);
@@ -152,7 +157,11 @@ format_json(char *dst, const struct record *r)
 		d = put_key(d, r->kv[i].key);
 		if (r->kv[i].str != NULL) {
 			*d++ = '"';
-			d = put(d, r->kv[i].str);
+			if (r->kv[i].num > 0)
+				d += escape_json(d, r->kv[i].str,
+				    (size_t)r->kv[i].num, &lossy);
+			else
+				d = put(d, r->kv[i].str);
 			*d++ = '"';
 		} else {
 			d = put_num(d, r->kv[i].num);
@@ -191,6 +200,8 @@ record_head_init(struct record_head *h, enum record_fmt fmt, const char *proto,
 	/* Bounded: the punctuation always fits, the texts are cut to the
 	 * room left for them (ours, and far shorter in practice). */
 	h->fmt = fmt;
+	h->tail = NULL;
+	h->tail_len = 0;
 	if (fmt == RECORD_JSON) {
 		d = put(d, jp);
 		d = put_upto(
@@ -243,6 +254,10 @@ record_msg(char *dst, const struct record_head *h, const char *ts, bool cont,
 		PUT_LIT(d, "\",\"msg\":\"");
 		d += escape_json(d, msg, len, &lossy);
 		*d++ = '"';
+		if (h->tail_len > 0) {
+			memcpy(d, h->tail, h->tail_len);
+			d += h->tail_len;
+		}
 		if (lossy)
 			PUT_LIT(d, ",\"lossy\":true");
 		*d++ = '}';

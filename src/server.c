@@ -16,6 +16,7 @@
 #include "escape.h"
 #include "prog.h"
 #include "server.h"
+#include "tls.h"
 
 /* At shutdown, how long the outputs may go without taking a byte. */
 #define STOP_DRAIN_MS 10000
@@ -34,7 +35,7 @@ static void server_stop_step(struct server *s);
 const char *
 counters_proto_name(enum proto p)
 {
-	static const char *const names[PROTO_N] = {"tcp", "udp"};
+	static const char *const names[PROTO_N] = {"tcp", "udp", "tls"};
 
 	return names[p];
 }
@@ -43,8 +44,9 @@ counters_proto_name(enum proto p)
 const char *
 counters_reject_name(enum reject_reason r)
 {
-	static const char *const names[REJECT_N] = {
-	    "acl", "max-clients", "max-per-source", "error"};
+	static const char *const names[REJECT_N] = {"acl", "max-clients",
+	    "max-per-source", "error", "tls", "client-name",
+	    "handshake-timeout"};
 
 	return names[r];
 }
@@ -312,18 +314,22 @@ server_reject_cb(evutil_socket_t fd, short what, void *arg)
  */
 void
 server_reject(struct server *s, const char *proto, const char *peer,
-    enum reject_reason why)
+    enum reject_reason why, const struct record_kv *extra, size_t nextra)
 {
 	struct ratelimit *rl = &s->reject_rl[why];
-	struct record_kv kv[] = {{"reason", counters_reject_name(why), 0}};
+	struct record_kv kv[1 + SERVER_REJECT_EXTRA] = {
+	    {"reason", counters_reject_name(why), 0}};
+	size_t nkv = 1;
 
+	for (size_t i = 0; i < nextra && i < SERVER_REJECT_EXTRA; i++)
+		kv[nkv++] = extra[i];
 	s->counters.rejects[why]++;
 	/* A window that ended with nothing held back closes quietly; one
 	 * that held some back is summed up before the next opens. */
 	if (rl->start != 0 && s->now - rl->start >= REJECT_WINDOW_MS)
 		server_reject_summary(s, false);
 	if (ratelimit_pass(rl, s->now, REJECT_BURST, REJECT_WINDOW_MS)) {
-		server_log(s, proto, peer, RECORD_REJECT, NULL, 0, kv, 1);
+		server_log(s, proto, peer, RECORD_REJECT, NULL, 0, kv, nkv);
 		return;
 	}
 	if (!evtimer_pending(s->reject_ev, NULL)) {
@@ -365,9 +371,14 @@ server_stats(struct server *s)
 		obytes += snap.outputs[i].c.bytes;
 		oerrors += snap.outputs[i].c.errors;
 	}
+	/* clients and connects: TCP and TLS, as before TLS came. */
 	struct record_kv kv[] = {
-	    {"clients", NULL, snap.c.proto[PROTO_TCP].clients},
-	    {"connects", NULL, snap.c.proto[PROTO_TCP].connects},
+	    {"clients", NULL,
+	        snap.c.proto[PROTO_TCP].clients +
+	            snap.c.proto[PROTO_TLS].clients},
+	    {"connects", NULL,
+	        snap.c.proto[PROTO_TCP].connects +
+	            snap.c.proto[PROTO_TLS].connects},
 	    {"rejects", NULL, rejects},
 	    {"tcp_msgs", NULL, snap.c.proto[PROTO_TCP].msgs},
 	    {"tcp_bytes", NULL, snap.c.proto[PROTO_TCP].bytes},
@@ -380,6 +391,8 @@ server_stats(struct server *s)
 	    {"records_lost", NULL, lost},
 	    {"output_bytes", NULL, obytes},
 	    {"output_errors", NULL, oerrors},
+	    {"tls_msgs", NULL, snap.c.proto[PROTO_TLS].msgs},
+	    {"tls_bytes", NULL, snap.c.proto[PROTO_TLS].bytes},
 	};
 	server_log(
 	    s, "-", "-", RECORD_STATS, NULL, 0, kv, sizeof(kv) / sizeof(kv[0]));
@@ -502,13 +515,18 @@ server_stop(struct server *s, const char *signame)
 	server_check(s);
 }
 
-/* SIGHUP: every output reopens its file (log rotation). */
+/* SIGHUP: every output reopens its file (log rotation), and the TLS
+ * files are read again (certificate rotation). */
 static void
 server_reopen(struct server *s)
 {
+	char err[512];
+
 	server_flush(s);
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->reopen(s->outputs[i]);
+	if (s->tls != NULL && tls_reload(s->tls, err, sizeof err) != 0)
+		report("TLS reload failed, the old files stay: %s", err);
 	server_check(s);
 }
 
@@ -563,6 +581,8 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (o->ntls > 0 && tls_init(&s->tls, o, err, errlen) != 0)
+		return -1;
 	for (size_t i = 0; i < 4; i++) {
 		s->sig_ev[i] = evsignal_new(base, sigs[i], server_signal_cb, s);
 		if (s->sig_ev[i] == NULL || evsignal_add(s->sig_ev[i], NULL)) {
@@ -642,6 +662,8 @@ server_free(struct server *s)
 		event_free(s->stop_ev);
 	if (s->reject_ev != NULL)
 		event_free(s->reject_ev);
+	tls_free(s->tls);
+	s->tls = NULL;
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->free(s->outputs[i]);
 	s->noutputs = 0;

@@ -140,7 +140,7 @@ def test_allow_counts_udp_datagrams_from_outside_without_logging_them(start_serv
     assert st == dict(clients=0, connects=0, rejects=0, tcp_msgs=0, tcp_bytes=0,
                       udp_msgs=0, udp_bytes=0, udp_dropped=n, udp_dropped_acl=n,
                       udp_dropped_kernel=0, records_lost=0, output_bytes=written,
-                      output_errors=0)
+                      output_errors=0, tls_msgs=0, tls_bytes=0)
     rc, recs, err = srv.stop()
     assert rc == 0
     # Not one record per datagram: only start, the stats records and stop.

@@ -81,7 +81,8 @@ def test_stats_record_has_numeric_fields_in_order(json_server):
                '"connects":0,"rejects":0,"tcp_msgs":0,"tcp_bytes":0,"udp_msgs":0,'
                '"udp_bytes":0,"udp_dropped":0,"udp_dropped_acl":0,'
                '"udp_dropped_kernel":0,"records_lost":0,'
-               f'"output_bytes":{start_len},"output_errors":0}}')
+               f'"output_bytes":{start_len},"output_errors":0,"tls_msgs":0,'
+               '"tls_bytes":0}')
 
 
 def test_udp_msg_line_is_exact(json_server):

@@ -103,7 +103,8 @@ def test_stats_record_key_order(server):
                                      "tcp_bytes", "udp_msgs", "udp_bytes",
                                      "udp_dropped", "udp_dropped_acl",
                                      "udp_dropped_kernel", "records_lost",
-                                     "output_bytes", "output_errors"]
+                                     "output_bytes", "output_errors",
+                                     "tls_msgs", "tls_bytes"]
 
 
 def test_empty_message_record_ends_with_msg_and_a_space(server):

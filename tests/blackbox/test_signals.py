@@ -150,7 +150,7 @@ def test_sigusr1_stats_of_a_fresh_server_are_zero(server):
                       tcp_bytes=0, udp_msgs=0, udp_bytes=0,
                       udp_dropped=0, udp_dropped_acl=0, udp_dropped_kernel=0,
                       records_lost=0, output_bytes=offset_of_stats(server),
-                      output_errors=0)
+                      output_errors=0, tls_msgs=0, tls_bytes=0)
     assert st["output_bytes"] > 0
     assert server.proc.poll() is None
 
@@ -182,7 +182,7 @@ def test_sigusr1_stats_count_exactly(start_server):
                                      udp_dropped=0, udp_dropped_acl=0,
                                      udp_dropped_kernel=0, records_lost=0,
                                      output_bytes=offset_of_stats(srv),
-                                     output_errors=0)
+                                     output_errors=0, tls_msgs=0, tls_bytes=0)
         # Counts keep growing; a second SIGUSR1 writes a second record.
         c2.sendall(b"more\n")
         srv.wait_record(("tcp", p2, "msg", "more"))
