@@ -594,6 +594,8 @@ def unpacked(name):
 class SyslogNg(Receiver):
     name = "syslog-ng"
     binary = "syslog-ng"
+    # TLS: syslog-ng-core's network() source does it (OpenSSL).
+    modes = ("tcp", "udp", "idle") + TLS_MODES
 
     def path(self):
         return shutil.which("syslog-ng") or (
@@ -623,13 +625,21 @@ class SyslogNg(Receiver):
         # dropped; 1,000 messages fetched per wake-up (default 10) tripled
         # its single-connection speed in a trial.
         iw = conns * 10000
-        conf = os.path.join(rd, "syslog-ng.conf")
-        with open(conf, "w") as f:
-            f.write(f"""\
-@version: {ver}
-options {{ use-dns(no); dns-cache(no); keep-hostname(yes); stats-freq(0);
-          mark-freq(0); log-fifo-size({iw}); }};
-source s_net {{
+        if scen["mode"] in TLS_MODES:
+            # The same TCP source over TLS: LF framing (transport "tls"),
+            # the servers' certificate, no client certificate asked for.
+            cert, key = tls_files(self.ctx)
+            udp = None
+            sources = f"""\
+  network(ip("{HOST}") port({tcp}) transport("tls") flags(no-parse)
+          tls(key-file("{key}") cert-file("{cert}")
+              peer-verify(optional-untrusted))
+          max-connections({conns}) listen-backlog(4096)
+          log-iw-size({iw}) log-fetch-limit(1000)
+          log-msg-size(65536));
+"""
+        else:
+            sources = f"""\
   network(ip("{HOST}") port({tcp}) transport("tcp") flags(no-parse)
           max-connections({conns}) listen-backlog(4096)
           log-iw-size({iw}) log-fetch-limit(1000)
@@ -637,7 +647,15 @@ source s_net {{
   network(ip("{HOST}") port({udp}) transport("udp") flags(no-parse)
           so-rcvbuf({UDP_RCVBUF}) log-iw-size(100000) log-fetch-limit(1000)
           log-msg-size(65536));
-}};
+"""
+        conf = os.path.join(rd, "syslog-ng.conf")
+        with open(conf, "w") as f:
+            f.write(f"""\
+@version: {ver}
+options {{ use-dns(no); dns-cache(no); keep-hostname(yes); stats-freq(0);
+          mark-freq(0); log-fifo-size({iw}); }};
+source s_net {{
+{sources}}};
 destination d_file {{ file("{out}" template("${{MSG}}\\n")); }};
 log {{ source(s_net); destination(d_file); flags(flow-control); }};
 """)
@@ -995,6 +1013,14 @@ def run_traffic(ctx, recv, scen, rd):
             lg.kill()
             lg.wait(10)
         r.stop()
+    # What the receiver said (rsyslog's TLS driver names its failures).
+    try:
+        with open(os.path.join(rd, "stderr"), errors="replace") as f:
+            said = f.read().splitlines()
+        res["receiver_stderr_lines"] = len(said)
+        res["receiver_stderr_tail"] = "\n".join(said[-5:])[-800:]
+    except OSError:
+        pass
     res["check"] = check.check(out, scen["conns"], scen["msgs"], SIZE,
                                ctx.checkfast)
     ok = res["check"]["ok"]
@@ -1253,6 +1279,9 @@ def summarize(results, scenarios):
             a["seconds"] = med([r.get("seconds") for r in good])
             a["sent_rate"] = med([r.get("sent_rate") for r in good])
             a["problems"] = problems(runs, expected)
+            lgs = [r.get("loadgen", {}) for r in good]
+            a["tls"] = sorted({f"{g['tls']} {g['cipher']}" for g in lgs
+                               if g.get("tls")})
             if kind(scen["mode"]) == "hs":
                 a["hs_per_s"] = med([r.get("hs_per_s") for r in good])
                 a["cpu_ms_per_hs"] = med([r.get("cpu_ms_per_hs")
@@ -1324,6 +1353,11 @@ def markdown(agg, order, recv_order, scenarios=None):
                             f" | {fmt3(a['cpu_per_m'], lambda v: f'{v:.2f}')}"
                             f" | {peak} | {a['problems']} | {runs_cell(a)} |")
     parts = []
+    negotiated = {}
+    for s in order:
+        for rn in recv_order:
+            for t in agg.get(f"{s}/{rn}", {}).get("tls", []):
+                negotiated.setdefault(rn, set()).add(t)
     if any(a["disturbed"] for a in agg.values()):
         parts.append("A run marked disturbed shared the machine: other"
                      " processes used over a tenth of its CPU time meanwhile.")
@@ -1342,6 +1376,10 @@ def markdown(agg, order, recv_order, scenarios=None):
     if len(client) > 2:
         parts.append("CLIENT: a 1,000,000-line file into refrecv\n\n"
                      + "\n".join(client))
+    if negotiated:
+        parts.append("TLS as negotiated (loadgen's view): " + "; ".join(
+            f"{rn} {', '.join(sorted(t))}" for rn, t in negotiated.items())
+            + ".")
     return "\n\n".join(parts)
 
 
