@@ -1030,6 +1030,9 @@ def run_traffic(ctx, recv, scen, rd):
     if kind(scen["mode"]) == "hs" and hs:
         # The client's rate: every handshake is a connection of its own.
         res["handshakes"] = hs
+        # Lines a stalled churn never sent: the checker counts them lost.
+        res["unsent"] = max(0, scen["conns"] * scen["msgs"]
+                            - res["loadgen"].get("sent", 0))
         res["hs_per_s"] = res["loadgen"].get("handshakes_per_s")
         res["cpu_ms_per_hs"] = res["cpu_s"] / hs * 1e3
     if not ctx.keep:
@@ -1213,7 +1216,12 @@ def problems(runs, expected):
     """Faults of the worst run, in words; 'none' when every run was clean."""
     worst = {}
     for run in runs:
-        c = run.get("check", {})
+        c = dict(run.get("check", {}))
+        if run.get("unsent"):
+            # Lost means read by the receiver and not logged; what was
+            # never sent is said apart.
+            c["lost"] = max(0, c.get("lost", 0) - run["unsent"])
+            worst["not sent"] = max(worst.get("not sent", 0), run["unsent"])
         for k in check.PROBLEMS:
             worst[k] = max(worst.get(k, 0), c.get(k, 0))
         lg = run.get("loadgen", {})
@@ -1235,7 +1243,7 @@ def problems(runs, expected):
                          " connection finished for 30 s)")
         elif v:
             pct = f" ({100 * v / expected:.2g}%)" if k in (
-                "lost", "damaged") and expected else ""
+                "lost", "damaged", "not sent") and expected else ""
             words.append(f"{k} {v}{pct}")
     return ", ".join(words) or "none"
 
