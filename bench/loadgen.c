@@ -836,6 +836,12 @@ lg_run_tcp(const struct lg_opts *o, int ep, struct lg_conn *cs, unsigned n,
 				int st = lg_drain(c, &reset);
 				if (reset)
 					r->resets++;
+				/* A TLS alert after the last message: the
+				 * server refused what was sent (a client
+				 * certificate it wants, say). */
+				if (st < 0 && !reset && c->ssl != NULL &&
+				    c->sent_all)
+					r->errors++;
 				if (st <= 0) {
 					if (!c->sent_all) {
 						r->errors++;
@@ -1271,8 +1277,12 @@ lg_worker(const struct lg_opts *o, unsigned k, int go_fd, int ready_fd,
 		lg_connect_all(o, ep, cs, n, k, r, deadline);
 	r->connect_s = lg_now() - r->connect_s;
 	if (ready_fd >= 0) {
-		char b = 'c';
-		if (write(ready_fd, &b, 1) != 1)
+		/* What connecting did, for the parent's -g line: one write
+		 * below PIPE_BUF, so the workers' reports never interleave. */
+		uint64_t done[2] = {
+		    r->handshakes, r->connect_failed + r->handshake_failed};
+		if (write(ready_fd, done, sizeof(done)) !=
+		    (ssize_t)sizeof(done))
 			exit(1);
 	}
 	if (go_fd >= 0) {
@@ -1328,17 +1338,23 @@ lg_run_jobs(const struct lg_opts *o, struct lg_result *total)
 	close(go[0]);
 	close(ready[1]);
 	close(res[1]);
-	/* Every worker has connected when each wrote its byte. */
+	/* Every worker has connected when each wrote its counts. */
+	struct lg_result conn;
+	memset(&conn, 0, sizeof(conn));
 	for (k = 0; k < o->jobs; k++) {
-		char b;
-		if (read(ready[0], &b, 1) != 1)
+		uint64_t done[2];
+		ssize_t got = read(ready[0], done, sizeof(done));
+		if (got < 0 && errno == EINTR) {
+			k--;
+			continue;
+		}
+		if (got != (ssize_t)sizeof(done))
 			break;
+		conn.handshakes += done[0];
+		conn.handshake_failed += done[1];
 	}
-	if (o->gate) {
-		struct lg_result none;
-		memset(&none, 0, sizeof(none));
-		lg_gate(&none); /* the counts are the workers' */
-	}
+	if (o->gate)
+		lg_gate(&conn);
 	close(go[1]); /* the barrier: every worker reads EOF at once */
 	memset(total, 0, sizeof(*total));
 	for (k = 0; k < o->jobs; k++) {

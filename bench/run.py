@@ -1378,9 +1378,10 @@ def markdown(agg, order, recv_order, scenarios=None):
                      f" connections{what}\n\n" + "\n".join(rows_))
     for s, rows_ in hss.items():
         sc = scenarios[s]
-        parts.append(f"{s}: {sc['conns']} at a time, {sc['conns'] * sc['msgs']:,}"
-                     " full TLS handshakes in all (connect, handshake, one"
-                     " line, close)\n\n" + "\n".join(rows_))
+        total = sc["conns"] * sc["msgs"]
+        parts.append(f"{s}: {sc['conns']} at a time, {total:,} full TLS"
+                     " handshakes in all (connect, handshake, one line,"
+                     " close)\n\n" + "\n".join(rows_))
     if len(client) > 2:
         parts.append("CLIENT: a 1,000,000-line file into refrecv\n\n"
                      + "\n".join(client))
@@ -1806,7 +1807,10 @@ def main():
             for sn in scen_names:
                 scen = scaled[sn]
                 if sn == "CLIENT":
-                    jobs = [("peerlog", None), ("ncat-send", None)]
+                    # ncat-send only where ncat is (--install brings it).
+                    jobs = [("peerlog", None)] + (
+                        [("ncat-send", None)] if shutil.which("ncat")
+                        else [])
                 else:
                     jobs = [(n, receivers[n]) for n in recv_names
                             if receivers[n].supports(scen["mode"])]
