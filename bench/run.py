@@ -14,6 +14,11 @@ drives it with loadgen, waits until every record is written, and measures:
   IDLE       memory per idle connection: the growth of the receiver's
              proportional set size (Pss, summed over its processes) while
              C idle connections are held, divided by the connections held
+  TLS        the same over TLS (TLS16, TLS1K, TLSIDLE: handshakes done
+             before the load and outside its CPU count), against peerlogd
+             over plain TCP under the same load (the receiver peerlogd-tcp)
+             and rsyslog's ossl driver; TLSHS: full handshakes (connect,
+             handshake, one line, close), CPU per handshake
 
 Three runs each by default; the table shows the median with min-max.
 Every receiver starts from the same state. Writing the output into the
@@ -36,7 +41,7 @@ ratios to the reference, and a table of peerlogd against peerlogd-base.
 
 Every wait has a timeout and every process started is ended.
 
-usage: run.py --build DIR [--base-build DIR] [--scenarios T1,T16,...]
+usage: run.py --build DIR [--base-build DIR] [--scenarios T1,T16,...,TLS]
               [--receivers ...] [--runs 3] [--runs-for NAME=N,...]
               [--install] [--scale F]
 """
@@ -81,20 +86,41 @@ SCENARIOS = {
     "Umax": dict(mode="udp", conns=4, msgs=100_000, rate=0, jobs=2),
     "IDLE": dict(mode="idle", conns=10_000),
     "CLIENT": dict(mode="client", conns=1, msgs=1_000_000),
+    # TLS (ECDSA P-256 server certificate, made per run of the driver):
+    # every connection shakes hands before the load starts (-g), and the
+    # receiver's CPU is counted from then on.
+    "TLS16": dict(mode="tls", conns=16, msgs=1_000_000),
+    "TLS1K": dict(mode="tls", conns=1000, msgs=1000),
+    "TLSIDLE": dict(mode="tlsidle", conns=10_000),
+    # 16 slots, each 1,000 connections in a row: a full handshake (no
+    # session resumption), one line, close_notify, the server's close.
+    "TLSHS": dict(mode="tlshs", conns=16, msgs=1000),
 }
+TLS_MODES = ("tls", "tlsidle", "tlshs")
 GROUPS = {"UDP": ["U50k", "U100k", "U200k", "Umax"],
+          "TLS": ["TLS16", "TLS1K", "TLSIDLE", "TLSHS"],
           "ALL": list(SCENARIOS)}
-RECEIVERS = ["peerlogd", "peerlogd-base", "ref", "rsyslog", "syslog-ng",
-             "socat", "ncat"]
+RECEIVERS = ["peerlogd", "peerlogd-base", "peerlogd-tcp", "ref", "rsyslog",
+             "syslog-ng", "socat", "ncat"]
 # Debian packages that bring each peer.
 PACKAGES = {"rsyslog": "rsyslog", "syslog-ng": "syslog-ng-core",
             "socat": "socat", "ncat": "ncat"}
+# rsyslog's TLS driver, the module lmnsd_ossl.so (OpenSSL).
+RSYSLOG_TLS = "rsyslog-openssl"
 CACHE = os.path.expanduser("~/.cache/peerlog-bench")
 
 
 def log(msg):
     """Progress on standard error, so stdout keeps only the table."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def kind(mode):
+    """How a scenario of this loadgen mode is run and reported: traffic
+    (messages checked), idle (memory per connection), hs (handshake
+    churn) or client."""
+    return {"idle": "idle", "tlsidle": "idle", "tlshs": "hs",
+            "client": "client"}.get(mode, "traffic")
 
 
 # ---------------------------------------------------------------- /proc
@@ -338,6 +364,10 @@ class Receiver:
     def __init__(self, ctx):
         self.ctx = ctx
 
+    def load_mode(self, mode):
+        """The loadgen mode this receiver is driven with in a scenario."""
+        return mode
+
     def path(self):
         return shutil.which(self.binary) if self.binary else None
 
@@ -354,8 +384,9 @@ class Receiver:
         raise NotImplementedError
 
 
-def wait_stderr_ports(proc, rd, prog, timeout=10):
-    """Read "PROG: listening tcp 127.0.0.1:PORT" lines from stderr."""
+def wait_stderr_ports(proc, rd, prog, timeout=10, want=("tcp", "udp")):
+    """Read "PROG: listening tcp 127.0.0.1:PORT" lines from stderr until
+    every kind in want is there; return their ports in that order."""
     path = os.path.join(rd, "stderr")
     ports = {}
 
@@ -363,16 +394,17 @@ def wait_stderr_ports(proc, rd, prog, timeout=10):
         if proc.poll() is not None:
             raise RuntimeError(f"{prog} exited: " + open(path).read()[-500:])
         with open(path) as f:
-            for m in re.finditer(rf"{prog}: listening (tcp|udp) "
+            for m in re.finditer(rf"{prog}: listening (tcp|udp|tls) "
                                  rf"127\.0\.0\.1:(\d+)", f.read()):
                 ports[m.group(1)] = int(m.group(2))
-        return len(ports) == 2
+        return all(k in ports for k in want)
     wait_until(ready, timeout, f"{prog} start")
-    return ports["tcp"], ports["udp"]
+    return tuple(ports[k] for k in want)
 
 
 class Peerlogd(Receiver):
     name = "peerlogd"
+    modes = ("tcp", "udp", "idle") + TLS_MODES
 
     def build_dir(self):
         """The meson build dir its binary comes from."""
@@ -388,6 +420,14 @@ class Peerlogd(Receiver):
         return run_text([self.path(), "-V"])
 
     def start(self, rd, out, scen):
+        if self.load_mode(scen["mode"]) in TLS_MODES:
+            # A TLS listener alone (-T opens no default listener); its
+            # port is the one Running calls tcp.
+            cert, key = tls_files(self.ctx)
+            p = spawn([self.path(), "-T", f"{HOST}:0", "--cert", cert,
+                       "--key", key, "-o", out], rd)
+            (tls,) = wait_stderr_ports(p, rd, "peerlogd", want=("tls",))
+            return Running(p, tls, None, False, os.path.join(rd, "stderr"))
         p = spawn([self.path(), "-t", f"{HOST}:0", "-u", f"{HOST}:0",
                    "-o", out], rd)
         tcp, udp = wait_stderr_ports(p, rd, "peerlogd")
@@ -401,6 +441,17 @@ class PeerlogdBase(Peerlogd):
 
     def build_dir(self):
         return self.ctx.base_build
+
+
+class PeerlogdTcp(Peerlogd):
+    """peerlogd (from --build) over plain TCP under a TLS scenario's load:
+    the same connections and messages, in the same run, so TLS's cost is
+    peerlogd over TLS against this."""
+    name = "peerlogd-tcp"
+    modes = ("tls",)
+
+    def load_mode(self, mode):
+        return "tcp" if mode == "tls" else mode
 
 
 class Ref(Receiver):
@@ -466,22 +517,56 @@ class Rsyslog(Receiver):
     def version(self):
         return run_text([self.path(), "-v"] + self.mod_args()).splitlines()[0]
 
+    def tls_module(self):
+        """lmnsd_ossl.so (Debian's rsyslog-openssl) where this rsyslogd
+        looks for modules, or None."""
+        if shutil.which("rsyslogd"):
+            dirs = glob.glob("/usr/lib/*/rsyslog")
+        else:
+            dirs = [(unpacked("rsyslog") or [None, None, ""])[2]]
+        for d in dirs:
+            p = os.path.join(d, "lmnsd_ossl.so")
+            if os.path.exists(p):
+                return p
+        return None
+
+    def supports(self, mode):
+        if mode in TLS_MODES:
+            return self.tls_module() is not None
+        return mode in self.modes
+
     def start(self, rd, out, scen):
         tcp, udp = free_port("tcp"), free_port("udp")
+        tls = scen["mode"] in TLS_MODES
+        if tls:
+            # The ossl driver in TLS-only mode, anonymous authentication
+            # (no client certificate asked for), the driver's own server
+            # certificate: the one peerlogd gets. No UDP input.
+            cert, key = tls_files(self.ctx)
+            udp = None
+            inputs = f"""\
+input(type="imtcp" address="{HOST}" port="{tcp}" ruleset="bench"
+      streamDriver.name="ossl" streamDriver.mode="1"
+      streamDriver.authMode="anon"
+      streamDriver.certFile="{cert}" streamDriver.keyFile="{key}")
+"""
+        else:
+            inputs = f"""\
+module(load="imudp")
+input(type="imtcp" address="{HOST}" port="{tcp}" ruleset="bench")
+input(type="imudp" address="{HOST}" port="{udp}" ruleset="bench"
+      rcvbufSize="{UDP_RCVBUF}")
+"""
         conf = os.path.join(rd, "rsyslog.conf")
         with open(conf, "w") as f:
             f.write(f"""\
 global(workDirectory="{rd}" maxMessageSize="64k")
 module(load="imtcp" MaxSessions="{MAX_SESSIONS}")
-module(load="imudp")
 template(name="raw" type="string" string="%rawmsg%\\n")
 ruleset(name="bench") {{
   action(type="omfile" file="{out}" template="raw" ioBufferSize="64k")
 }}
-input(type="imtcp" address="{HOST}" port="{tcp}" ruleset="bench")
-input(type="imudp" address="{HOST}" port="{udp}" ruleset="bench"
-      rcvbufSize="{UDP_RCVBUF}")
-""")
+""" + inputs)
         p = start_on_ports([self.path(), "-n", "-f", conf, "-i",
                             os.path.join(rd, "pid")] + self.mod_args(),
                            rd, tcp, udp)
@@ -509,6 +594,8 @@ def unpacked(name):
 class SyslogNg(Receiver):
     name = "syslog-ng"
     binary = "syslog-ng"
+    # TLS: syslog-ng-core's network() source does it (OpenSSL).
+    modes = ("tcp", "udp", "idle") + TLS_MODES
 
     def path(self):
         return shutil.which("syslog-ng") or (
@@ -538,13 +625,21 @@ class SyslogNg(Receiver):
         # dropped; 1,000 messages fetched per wake-up (default 10) tripled
         # its single-connection speed in a trial.
         iw = conns * 10000
-        conf = os.path.join(rd, "syslog-ng.conf")
-        with open(conf, "w") as f:
-            f.write(f"""\
-@version: {ver}
-options {{ use-dns(no); dns-cache(no); keep-hostname(yes); stats-freq(0);
-          mark-freq(0); log-fifo-size({iw}); }};
-source s_net {{
+        if scen["mode"] in TLS_MODES:
+            # The same TCP source over TLS: LF framing (transport "tls"),
+            # the servers' certificate, no client certificate asked for.
+            cert, key = tls_files(self.ctx)
+            udp = None
+            sources = f"""\
+  network(ip("{HOST}") port({tcp}) transport("tls") flags(no-parse)
+          tls(key-file("{key}") cert-file("{cert}")
+              peer-verify(optional-untrusted))
+          max-connections({conns}) listen-backlog(4096)
+          log-iw-size({iw}) log-fetch-limit(1000)
+          log-msg-size(65536));
+"""
+        else:
+            sources = f"""\
   network(ip("{HOST}") port({tcp}) transport("tcp") flags(no-parse)
           max-connections({conns}) listen-backlog(4096)
           log-iw-size({iw}) log-fetch-limit(1000)
@@ -552,7 +647,15 @@ source s_net {{
   network(ip("{HOST}") port({udp}) transport("udp") flags(no-parse)
           so-rcvbuf({UDP_RCVBUF}) log-iw-size(100000) log-fetch-limit(1000)
           log-msg-size(65536));
-}};
+"""
+        conf = os.path.join(rd, "syslog-ng.conf")
+        with open(conf, "w") as f:
+            f.write(f"""\
+@version: {ver}
+options {{ use-dns(no); dns-cache(no); keep-hostname(yes); stats-freq(0);
+          mark-freq(0); log-fifo-size({iw}); }};
+source s_net {{
+{sources}}};
 destination d_file {{ file("{out}" template("${{MSG}}\\n")); }};
 log {{ source(s_net); destination(d_file); flags(flow-control); }};
 """)
@@ -617,8 +720,26 @@ class Ncat(Receiver):
 
 
 RECEIVER_CLASSES = {c.name: c for c in
-                    (Peerlogd, PeerlogdBase, Ref, Rsyslog, SyslogNg, Socat,
-                     Ncat)}
+                    (Peerlogd, PeerlogdBase, PeerlogdTcp, Ref, Rsyslog,
+                     SyslogNg, Socat, Ncat)}
+
+
+def tls_files(ctx):
+    """The servers' certificate and key (ECDSA P-256, self-signed, for
+    127.0.0.1), made with the openssl command once per run of the driver
+    in its temporary directory, which is removed at the end."""
+    cert = os.path.join(ctx.tmp, "server-cert.pem")
+    key = os.path.join(ctx.tmp, "server-key.pem")
+    if not os.path.exists(cert):
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out",
+             cert, "-days", "2", "-subj", f"/CN={HOST}", "-addext",
+             f"subjectAltName=IP:{HOST}"],
+            capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("openssl req: " + r.stderr[-300:])
+    return cert, key
 
 
 def run_text(cmd, env=None):
@@ -644,19 +765,21 @@ def apt(args, timeout=900):
     return r.returncode == 0
 
 
-def unpack(name):
+def unpack(name, pkg=None):
     """rsyslog and syslog-ng-core conflict (both are a system-log-daemon),
     so the second one is not installed: apt-get fetches its .deb and its
     libraries, and it is unpacked into the cache to run from there. No
-    service is ever started, and nothing installed is removed."""
-    pkg = PACKAGES[name]
+    service is ever started, and nothing installed is removed. pkg: a
+    package of name's modules (rsyslog-openssl) unpacked over it."""
+    extra = pkg is not None
+    pkg = pkg or PACKAGES[name]
     deps = []
     out = run_text(["apt-cache", "depends", "--no-recommends",
                     "--no-suggests", "--no-conflicts", "--no-breaks",
                     "--no-replaces", "--no-enhances", pkg])
     for line in out.splitlines():
         m = re.match(r"\s*\|?Depends: ([^<\s]+)$", line)
-        if m:
+        if m and m.group(1) != PACKAGES[name]:
             deps.append(m.group(1))
     if deps:
         apt(["install", "-y", "-q", "--no-remove"] + deps)
@@ -670,9 +793,28 @@ def unpack(name):
         log(r.stderr[-800:])
         return False
     root = os.path.join(CACHE, name)
-    shutil.rmtree(root, ignore_errors=True)
+    if not extra:
+        shutil.rmtree(root, ignore_errors=True)
     subprocess.run(["dpkg", "-x", debs[-1], root], check=True, timeout=120)
     return unpacked(name) is not None
+
+
+def ensure_tls_peers(ctx, names, scen_names):
+    """rsyslog's TLS driver for the TLS scenarios: installed with rsyslog
+    (--install), or unpacked over an unpacked rsyslog."""
+    if not any(SCENARIOS[s]["mode"] in TLS_MODES for s in scen_names):
+        return
+    if "rsyslog" not in names:
+        return
+    r = Rsyslog(ctx)
+    if r.tls_module() is None and ctx.install:
+        if shutil.which("rsyslogd"):
+            apt(["install", "-y", "-q", "--no-remove", RSYSLOG_TLS])
+        else:
+            unpack("rsyslog", RSYSLOG_TLS)
+    if r.tls_module() is None:
+        log("rsyslog skips the TLS scenarios: no lmnsd_ossl.so"
+            f" (apt-get install {RSYSLOG_TLS}, or --install)")
 
 
 def ensure_peers(ctx, names):
@@ -764,13 +906,16 @@ def prewarm(nbytes):
     return time.monotonic() - t0
 
 
-def loadgen_cmd(ctx, scen, port):
-    """loadgen's command line for a scenario."""
-    return [ctx.loadgen, "-m", scen["mode"], "-H", HOST, "-p", str(port),
+def loadgen_cmd(ctx, scen, port, mode=None, gate=False):
+    """loadgen's command line for a scenario (mode: the receiver's loadgen
+    mode when it is not the scenario's; gate: -g, send when told)."""
+    return [ctx.loadgen, "-m", mode or scen["mode"], "-H", HOST,
+            "-p", str(port),
             "-c", str(scen["conns"]), "-n", str(scen.get("msgs", 0)),
             "-s", str(SIZE), "-r", str(scen.get("rate", 0)),
             "-j", str(scen.get("jobs", 1)),
-            "-T", str(int(ctx.timeout)), "-W", "30"]
+            "-T", str(int(ctx.timeout)), "-W", "30"] + (["-g"] if gate
+                                                        else [])
 
 
 def out_path(ctx, rd):
@@ -780,7 +925,9 @@ def out_path(ctx, rd):
 
 
 def run_traffic(ctx, recv, scen, rd):
-    """One TCP or UDP run: load, wait for every record, measure, check."""
+    """One TCP, UDP or TLS run (TLSHS too): load, wait for every record,
+    measure, check. In a TLS scenario every connection is up and has shaken
+    hands before the receiver's CPU count starts (loadgen -g)."""
     out = out_path(ctx, rd)
     with open(out, "wb"):
         pass    # empty, even after a run that failed before its cleanup
@@ -789,15 +936,43 @@ def run_traffic(ctx, recv, scen, rd):
         res["prewarm_s"] = prewarm(
             scen["conns"] * scen["msgs"] * WARM_PER_MSG)
     r = recv.start(rd, out, scen)
+    lg = None
     try:
         time.sleep(0.3)
         cpu0 = group_cpu(r.pgid, r.multi)
         mem = MemSampler(r.pgid, r.multi)
-        port = r.tcp if scen["mode"] == "tcp" else r.udp
+        port = r.udp if scen["mode"] == "udp" else r.tcp
+        gate = scen["mode"] == "tls"
         lg_out = open(os.path.join(rd, "loadgen.json"), "w+")
-        lg = subprocess.Popen(loadgen_cmd(ctx, scen, port), stdout=lg_out,
-                              stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL)
+        lg_err_path = os.path.join(rd, "loadgen.err")
+        lg_err = open(lg_err_path, "wb")
+        lg = subprocess.Popen(
+            loadgen_cmd(ctx, scen, port, recv.load_mode(scen["mode"]), gate),
+            stdout=lg_out, stderr=lg_err,
+            stdin=subprocess.PIPE if gate else subprocess.DEVNULL)
+        lg_err.close()
+        if gate:
+            pat = re.compile(rb"loadgen: connected handshakes=(\d+)"
+                             rb" failed=(\d+)")
+            found = []
+
+            def connected():
+                with open(lg_err_path, "rb") as f:
+                    m = pat.search(f.read())
+                if m:
+                    found.append(m)
+                return m is not None or lg.poll() is not None
+            wait_until(connected, ctx.timeout, "loadgen connecting", 0.02)
+            if not found:
+                raise RuntimeError("loadgen exited before sending: " + open(
+                    lg_err_path, errors="replace").read()[-300:])
+            m = found[0]
+            cpu_g = group_cpu(r.pgid, r.multi)
+            res["connect_cpu_s"] = cpu_g - cpu0
+            res["connect_failed_before"] = int(m.group(2))
+            cpu0 = cpu_g
+            lg.stdin.write(b"\n")
+            lg.stdin.close()
         end = time.monotonic() + ctx.timeout + 60
         while lg.poll() is None and time.monotonic() < end:
             mem.sample()
@@ -810,6 +985,10 @@ def run_traffic(ctx, recv, scen, rd):
         text = lg_out.read()
         lgr = json.loads(text) if text.strip() else {}
         res["loadgen"] = lgr
+        with open(lg_err_path, errors="replace") as f:
+            err = f.read()
+        if err.strip():
+            res["loadgen_stderr"] = err[-1000:]
         if lgr.get("seconds"):
             res["sent_rate"] = lgr["sent"] / lgr["seconds"]
         expected = scen["conns"] * scen["msgs"]
@@ -830,24 +1009,44 @@ def run_traffic(ctx, recv, scen, rd):
             done = max(mtime, lgr.get("t_sent", 0))
             res["seconds"] = max(done - lgr["t_start"], 1e-6)
     finally:
+        if lg is not None and lg.poll() is None:
+            lg.kill()
+            lg.wait(10)
         r.stop()
+    # What the receiver said (rsyslog's TLS driver names its failures).
+    try:
+        with open(os.path.join(rd, "stderr"), errors="replace") as f:
+            said = f.read().splitlines()
+        res["receiver_stderr_lines"] = len(said)
+        res["receiver_stderr_tail"] = "\n".join(said[-5:])[-800:]
+    except OSError:
+        pass
     res["check"] = check.check(out, scen["conns"], scen["msgs"], SIZE,
                                ctx.checkfast)
     ok = res["check"]["ok"]
     res["msgs_per_s"] = ok / res["seconds"] if res.get("seconds") else 0
     res["cpu_per_m"] = res["cpu_s"] / ok * 1e6 if ok else None
+    hs = res["loadgen"].get("handshakes")
+    if kind(scen["mode"]) == "hs" and hs:
+        # The client's rate: every handshake is a connection of its own.
+        res["handshakes"] = hs
+        # Lines a stalled churn never sent: the checker counts them lost.
+        res["unsent"] = max(0, scen["conns"] * scen["msgs"]
+                            - res["loadgen"].get("sent", 0))
+        res["hs_per_s"] = res["loadgen"].get("handshakes_per_s")
+        res["cpu_ms_per_hs"] = res["cpu_s"] / hs * 1e3
     if not ctx.keep:
         os.unlink(out)
     return res
 
 
-def read_line(proc, timeout):
-    """One line of proc's stdout within timeout, or None."""
+def read_line(stream, timeout):
+    """One line of a child's output pipe within timeout, or None."""
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(stream, selectors.EVENT_READ)
     try:
         if sel.select(timeout):
-            return proc.stdout.readline()
+            return stream.readline()
     finally:
         sel.close()
     return None
@@ -876,7 +1075,8 @@ def group_mem(r):
 
 
 def run_idle(ctx, recv, scen, rd):
-    """IDLE: hold C connections open without sending; memory per conn."""
+    """IDLE, TLSIDLE: hold C connections open without sending (TLS: once
+    each has shaken hands); memory per conn."""
     out = os.path.join(rd, "out.log")
     open(out, "ab").close()
     r = recv.start(rd, out, scen)
@@ -888,7 +1088,7 @@ def run_idle(ctx, recv, scen, rd):
         lg = subprocess.Popen(loadgen_cmd(ctx, scen, r.tcp) + ["-w", "2"],
                               stdout=subprocess.PIPE, text=True,
                               stdin=subprocess.DEVNULL)
-        line = read_line(lg, ctx.timeout)
+        line = read_line(lg.stdout, ctx.timeout)
         m = re.match(r"ready open=(\d+) closed=(\d+) failed=(\d+)", line or "")
         if not m:
             raise RuntimeError(f"loadgen idle: no ready line ({line!r})")
@@ -1016,21 +1216,34 @@ def problems(runs, expected):
     """Faults of the worst run, in words; 'none' when every run was clean."""
     worst = {}
     for run in runs:
-        c = run.get("check", {})
+        c = dict(run.get("check", {}))
+        if run.get("unsent"):
+            # Lost means read by the receiver and not logged; what was
+            # never sent is said apart.
+            c["lost"] = max(0, c.get("lost", 0) - run["unsent"])
+            worst["not sent"] = max(worst.get("not sent", 0), run["unsent"])
         for k in check.PROBLEMS:
             worst[k] = max(worst.get(k, 0), c.get(k, 0))
         lg = run.get("loadgen", {})
-        for k in ("connect_failed", "resets"):
+        for k in ("connect_failed", "handshake_failed", "closed_early",
+                  "resets", "unclosed"):
             worst[k] = max(worst.get(k, 0), lg.get(k, 0))
+        if lg.get("stalled"):
+            # Churn ended early: the receiver finished no connection for
+            # 30 s (the lines not sent then count as lost).
+            worst["stalled"] = worst.get("stalled", 0) + 1
         if run.get("error"):
             worst["error"] = run["error"]
     words = []
     for k, v in worst.items():
         if k == "error":
             words.append(v)
+        elif k == "stalled":
+            words.append(f"stalled in {v} of {len(runs)} runs (no"
+                         " connection finished for 30 s)")
         elif v:
             pct = f" ({100 * v / expected:.2g}%)" if k in (
-                "lost", "damaged") and expected else ""
+                "lost", "damaged", "not sent") and expected else ""
             words.append(f"{k} {v}{pct}")
     return ", ".join(words) or "none"
 
@@ -1046,7 +1259,7 @@ def summarize(results, scenarios):
         # A run is disturbed when other processes took over a tenth of the
         # machine's CPU time while it ran.
         a["disturbed"] = sum(1 for r in runs if disturbed(r))
-        if scen["mode"] == "idle":
+        if kind(scen["mode"]) == "idle":
             a["kib_per_conn"] = med([r.get("kib_per_conn") for r in good])
             a["held"] = med([r.get("held") for r in good])
             a["pss_growth_mib"] = med([r.get("pss_growth_kib", 0) / 1024
@@ -1074,6 +1287,16 @@ def summarize(results, scenarios):
             a["seconds"] = med([r.get("seconds") for r in good])
             a["sent_rate"] = med([r.get("sent_rate") for r in good])
             a["problems"] = problems(runs, expected)
+            lgs = [r.get("loadgen", {}) for r in good]
+            a["tls"] = sorted({f"{g['tls']} {g['cipher']}" for g in lgs
+                               if g.get("tls")})
+            if kind(scen["mode"]) == "hs":
+                a["hs_per_s"] = med([r.get("hs_per_s") for r in good])
+                a["cpu_ms_per_hs"] = med([r.get("cpu_ms_per_hs")
+                                          for r in good])
+                a["logged"] = med([r.get("check", {}).get("ok")
+                                   for r in good])
+                a["expected"] = expected
         agg[key] = a
     return agg
 
@@ -1084,13 +1307,21 @@ def runs_cell(a):
                              if a["disturbed"] else "")
 
 
-def markdown(agg, order, recv_order):
-    """The results as Markdown tables."""
+def markdown(agg, order, recv_order, scenarios=None):
+    """The results as Markdown tables (scenarios: the counts as run, for
+    the titles; SCENARIOS' by default)."""
+    scenarios = scenarios or SCENARIOS
     rows = ["| scenario | receiver | msgs/s | CPU-s per 1M msgs | peak RSS MiB"
             " | faults (worst run) | runs |",
             "|---|---|---|---|---|---|---|"]
-    idle = ["| receiver | connections held | KiB per connection | Pss growth"
-            " MiB | faults | runs |", "|---|---|---|---|---|---|"]
+    idle_head = ["| receiver | connections held | KiB per connection |"
+                 " Pss growth MiB | faults | runs |",
+                 "|---|---|---|---|---|---|"]
+    idles = {}
+    hs_head = ["| receiver | handshakes/s | CPU-ms per handshake | lines"
+               " logged | peak RSS MiB | faults (worst run) | runs |",
+               "|---|---|---|---|---|---|---|"]
+    hss = {}
     client = ["| client | seconds to all written | msgs/s | faults (worst"
               " run) | runs |", "|---|---|---|---|---|"]
     for s in order:
@@ -1099,11 +1330,21 @@ def markdown(agg, order, recv_order):
             a = agg.get(f"{s}/{rn}")
             if a is None:
                 continue
-            if s == "IDLE":
-                idle.append(f"| {rn} | {fmt3(a['held'], lambda v: f'{v:.0f}')}"
-                            f" | {fmt3(a['kib_per_conn'], lambda v: f'{v:.2f}')}"
-                            f" | {fmt3(a['pss_growth_mib'], lambda v: f'{v:.1f}')}"
-                            f" | {a['notes']} | {runs_cell(a)} |")
+            k = kind(SCENARIOS[s]["mode"])
+            if k == "idle":
+                idles.setdefault(s, list(idle_head)).append(
+                    f"| {rn} | {fmt3(a['held'], lambda v: f'{v:.0f}')}"
+                    f" | {fmt3(a['kib_per_conn'], lambda v: f'{v:.2f}')}"
+                    f" | {fmt3(a['pss_growth_mib'], lambda v: f'{v:.1f}')}"
+                    f" | {a['notes']} | {runs_cell(a)} |")
+            elif k == "hs":
+                hss.setdefault(s, list(hs_head)).append(
+                    f"| {rn} | {fmt3(a['hs_per_s'], lambda v: f'{v:.0f}')}"
+                    f" | {fmt3(a['cpu_ms_per_hs'], lambda v: f'{v:.2f}')}"
+                    f" | {fmt3(a['logged'], lambda v: f'{v:,.0f}')}"
+                    f" of {a['expected']:,}"
+                    f" | {fmt3(a['peak_mib'], lambda v: f'{v:.1f}')}"
+                    f" | {a['problems']} | {runs_cell(a)} |")
             elif s == "CLIENT":
                 client.append(f"| {rn} | {fmt3(a['seconds'], lambda v: f'{v:.2f}')}"
                               f" | {fmt3(a['msgs_per_s'], fmt_rate)}"
@@ -1120,16 +1361,34 @@ def markdown(agg, order, recv_order):
                             f" | {fmt3(a['cpu_per_m'], lambda v: f'{v:.2f}')}"
                             f" | {peak} | {a['problems']} | {runs_cell(a)} |")
     parts = []
+    negotiated = {}
+    for s in order:
+        for rn in recv_order:
+            for t in agg.get(f"{s}/{rn}", {}).get("tls", []):
+                negotiated.setdefault(rn, set()).add(t)
     if any(a["disturbed"] for a in agg.values()):
         parts.append("A run marked disturbed shared the machine: other"
                      " processes used over a tenth of its CPU time meanwhile.")
     if len(rows) > 2:
         parts.append("\n".join(rows))
-    if len(idle) > 2:
-        parts.append("IDLE: 10,000 idle connections\n\n" + "\n".join(idle))
+    for s, rows_ in idles.items():
+        tls = " TLS" if scenarios[s]["mode"] == "tlsidle" else ""
+        what = " (handshakes done)" if tls else ""
+        parts.append(f"{s}: {scenarios[s]['conns']:,} idle{tls}"
+                     f" connections{what}\n\n" + "\n".join(rows_))
+    for s, rows_ in hss.items():
+        sc = scenarios[s]
+        total = sc["conns"] * sc["msgs"]
+        parts.append(f"{s}: {sc['conns']} at a time, {total:,} full TLS"
+                     " handshakes in all (connect, handshake, one line,"
+                     " close)\n\n" + "\n".join(rows_))
     if len(client) > 2:
         parts.append("CLIENT: a 1,000,000-line file into refrecv\n\n"
                      + "\n".join(client))
+    if negotiated:
+        parts.append("TLS as negotiated (loadgen's view): " + "; ".join(
+            f"{rn} {', '.join(sorted(t))}" for rn, t in negotiated.items())
+            + ".")
     return "\n\n".join(parts)
 
 
@@ -1181,12 +1440,54 @@ def build_targets(agg, b):
     return rows
 
 
+def ratio(agg, s, a, b, k="msgs_per_s"):
+    """Receiver a's median of measure k over receiver b's in scenario s."""
+    p, q = get(agg, s, a, k), get(agg, s, b, k)
+    return p / q if p and q else None
+
+
+def tls_targets(agg, b):
+    """The TLS targets (issue 10) of one peerlogd build b."""
+    rows = []
+    v = ratio(agg, "TLS16", b, "peerlogd-tcp")
+    if v is not None:
+        rows.append((f"TLS16: {b} over TLS vs peerlogd over TCP (msgs/s)",
+                     ">= 0.5x", f"{v:.2f}x", v >= 0.5))
+    for s in ("TLS16", "TLS1K"):
+        v = ratio(agg, s, b, "rsyslog")
+        if v is not None:
+            rows.append((f"{s}: {b} vs rsyslog TLS (msgs/s)", ">= 4x",
+                         f"{v:.2f}x", v >= 4))
+    v = get(agg, "TLS16", b, "cpu_per_m")
+    if v is not None:
+        rows.append((f"TLS16: {b} CPU-s per 1M msgs", "<= 0.8", f"{v:.2f}",
+                     v <= 0.8))
+    v = get(agg, "TLSIDLE", b, "kib_per_conn")
+    if v is not None:
+        rows.append((f"TLSIDLE: {b} memory per connection", "<= 8 KiB",
+                     f"{v:.2f} KiB", v <= 8.0))
+    v = ratio(agg, "TLSHS", b, "rsyslog", "cpu_ms_per_hs")
+    p = get(agg, "TLSHS", b, "cpu_ms_per_hs")
+    if p is not None:
+        rows.append((f"TLSHS: {b} CPU per handshake vs rsyslog's",
+                     "<= 0.5x", f"{p:.2f} ms" + (f", {v:.2f}x" if v else
+                                                 " (no rsyslog)"),
+                     v is not None and v <= 0.5))
+    for s in ("TLS16", "TLS1K", "TLSHS"):
+        a = agg.get(f"{s}/{b}")
+        if a:
+            rows.append((f"{s}: {b} faults (every run)", "none",
+                         a["problems"], a["problems"] == "none"))
+    return rows
+
+
 def targets(agg):
     """The issue's targets for each peerlogd build, measured against the
-    reference."""
+    reference (TLS: against peerlogd over TCP and rsyslog)."""
     rows = []
     for b in BUILDS:
         rows += build_targets(agg, b)
+        rows += tls_targets(agg, b)
     p, n = get(agg, "CLIENT", "peerlog", "seconds"), get(
         agg, "CLIENT", "ncat-send", "seconds")
     if p and n:
@@ -1212,6 +1513,9 @@ COMPARED = {
                 ("peak_mib", "peak RSS MiB", lambda v: f"{v:.1f}")),
     "idle": (("kib_per_conn", "KiB per connection", lambda v: f"{v:.2f}"),
              ("held", "connections held", lambda v: f"{v:.0f}")),
+    "hs": (("hs_per_s", "handshakes/s", lambda v: f"{v:.0f}"),
+           ("cpu_ms_per_hs", "CPU-ms per handshake", lambda v: f"{v:.2f}"),
+           ("peak_mib", "peak RSS MiB", lambda v: f"{v:.1f}")),
 }
 
 
@@ -1236,9 +1540,18 @@ def ratios(agg, results, order):
             v = ref_ratio(agg, s, b)
             if v is not None:
                 r[f"{b}_vs_ref"] = v
-        mode = "idle" if SCENARIOS[s]["mode"] == "idle" else "traffic"
+            # TLS: against peerlogd over TCP and rsyslog, same scenario.
+            for other, k in (("peerlogd-tcp", "msgs_per_s"),
+                             ("rsyslog", "msgs_per_s"),
+                             ("rsyslog", "cpu_ms_per_hs")):
+                if SCENARIOS[s]["mode"] not in TLS_MODES:
+                    continue
+                v = ratio(agg, s, b, other, k)
+                if v is not None:
+                    r[f"{b}_vs_{other}_{k}"] = v
+        mode = kind(SCENARIOS[s]["mode"])
         ab = {}
-        for k, _, _ in COMPARED.get(mode, ()) if s != "CLIENT" else ():
+        for k, _, _ in COMPARED.get(mode, ()):
             a, b = get(agg, s, "peerlogd", k), get(agg, s, "peerlogd-base", k)
             if a is not None and b:
                 ab[k] = a / b
@@ -1261,7 +1574,7 @@ def compare(agg, rat, order):
         if not ab:
             continue
         a, b = agg[f"{s}/peerlogd"], agg[f"{s}/peerlogd-base"]
-        mode = "idle" if SCENARIOS[s]["mode"] == "idle" else "traffic"
+        mode = kind(SCENARIOS[s]["mode"])
         for k, label, f in COMPARED[mode]:
             if k not in ab:
                 continue
@@ -1275,7 +1588,7 @@ def compare(agg, rat, order):
                     "peerlogd-base_vs_ref"]
                 rows.append(f"| {s} | msgs/s vs ref | {vb:.2f}x | {va:.2f}x"
                             f" | {va / vb:.2f}x | - |")
-        if mode == "traffic":
+        if mode in ("traffic", "hs"):
             rows.append(f"| {s} | faults (worst run) | {b['problems']}"
                         f" | {a['problems']} | | |")
     if len(rows) == 2:
@@ -1340,7 +1653,8 @@ def report(results, scenarios, info):
     """Summarize, print the tables, targets and the before/after table;
     return them and the ratios."""
     agg = summarize(results, scenarios)
-    table = markdown(agg, info["scenario_order"], info["receiver_order"])
+    table = markdown(agg, info["scenario_order"], info["receiver_order"],
+                     scenarios)
     tgt = targets(agg)
     rat = ratios(agg, results, info["scenario_order"])
     cmp_ = compare(agg, rat, info["scenario_order"])
@@ -1450,6 +1764,7 @@ def main():
     if "peerlogd-base" in recv_names and not ctx.base_build:
         ap.error("the receiver peerlogd-base needs --base-build DIR")
     recv_names = ensure_peers(ctx, recv_names)
+    ensure_tls_peers(ctx, recv_names, scen_names)
     if ctx.base_build and "peerlogd-base" not in recv_names:
         raise SystemExit(f"run.py: no {ctx.base_build}/src/peerlogd")
     if "CLIENT" in scen_names and not shutil.which("ncat") and ctx.install:
@@ -1457,7 +1772,7 @@ def main():
     scaled = {}
     for name in scen_names:
         s = dict(SCENARIOS[name])
-        if s["mode"] == "idle":
+        if kind(s["mode"]) == "idle":
             s["conns"] = max(1, int(s["conns"] * min(ctx.scale, 1.0)))
         else:
             s["msgs"] = max(1, int(s["msgs"] * ctx.scale))
@@ -1492,7 +1807,10 @@ def main():
             for sn in scen_names:
                 scen = scaled[sn]
                 if sn == "CLIENT":
-                    jobs = [("peerlog", None), ("ncat-send", None)]
+                    # ncat-send only where ncat is (--install brings it).
+                    jobs = [("peerlog", None)] + (
+                        [("ncat-send", None)] if shutil.which("ncat")
+                        else [])
                 else:
                     jobs = [(n, receivers[n]) for n in recv_names
                             if receivers[n].supports(scen["mode"])]
@@ -1541,7 +1859,7 @@ def one_run(ctx, sn, scen, rn, recv):
         if sn == "CLIENT":
             tool = "peerlog" if rn == "peerlog" else "ncat"
             res = run_client(ctx, tool, scen, rd)
-        elif scen["mode"] == "idle":
+        elif kind(scen["mode"]) == "idle":
             res = run_idle(ctx, recv, scen, rd)
         else:
             res = run_traffic(ctx, recv, scen, rd)
@@ -1593,6 +1911,16 @@ def brief(res):
                 f" ({res['wall_s']:.1f}s)")
     c = res.get("check", {})
     bad = {k: c[k] for k in check.PROBLEMS if c.get(k)}
+    lg = res.get("loadgen", {})
+    bad.update({k: lg[k] for k in ("handshake_failed", "closed_early",
+                                   "unclosed", "resets", "stalled")
+                if lg.get(k)})
+    if "cpu_ms_per_hs" in res:
+        return (f"{res.get('hs_per_s') or 0:.0f} handshakes/s"
+                f" cpu {res['cpu_ms_per_hs']:.2f} ms each,"
+                f" {c.get('ok', 0)} of {lg.get('expected')} lines"
+                + (f" {bad}" if bad else " clean")
+                + f" ({res['wall_s']:.1f}s)")
     cpu = res.get("cpu_per_m")
     other = res.get("other_cpu_s", 0)
     note = (f" [other load {other:.1f} CPU-s]"

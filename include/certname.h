@@ -45,7 +45,8 @@ struct certname_cert {
  *
  * The prefix "sha256:" may be of either case too, and any argument that
  * begins with it is a pin or an error. A name is 1 to CERTNAME_MAX - 1
- * bytes, none a space or a control byte (DEL included); a name of only a
+ * bytes, none a control byte (DEL included; a space is allowed, as a CN may
+ * have one); a name of only a
  * dot is empty. A '*' may only be a whole first label "*.", followed by a
  * name without an empty label. The reason is a short phrase without the
  * argument, for the caller to prefix ("--client-name VALUE: "); on failure

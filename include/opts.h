@@ -58,9 +58,13 @@ enum client_family { CLIENT_ANY, CLIENT_INET4, CLIENT_INET6 };
 
 struct client_opts {
 	bool udp;
+	bool tls; /* --tls; never with udp */
 	enum client_family family;
 	const char *host; /* default "localhost" */
-	const char *port; /* default "1234", or "1235" with -u */
+	const char *port; /* default "1234", "1235" with -u, "1236" with --tls */
+	const char *ca;   /* --ca FILE, or NULL: the system's CA store */
+	const char *cert; /* --cert FILE and --key FILE: both or neither */
+	const char *key;
 };
 
 /* Parse peerlog's arguments; like opts_parse. */

@@ -1,14 +1,21 @@
 /*
  * peerlog's client: one event loop that moves standard input to the server
  * (a TCP bufferevent or a connected UDP socket) and whatever the server sends
- * to standard output.
+ * to standard output. With --tls an OpenSSL session sits between the two on
+ * memory BIOs: plaintext goes in with SSL_write and the records come out into
+ * the same TCP bufferevent, so its queue, watermarks and half-close work as
+ * for plain TCP; what the server sends is fed to SSL_read from the
+ * bufferevent's input.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -22,6 +29,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "addr.h"
 #include "client.h"
@@ -66,8 +77,16 @@ struct client {
 	bool at_prompt;      /* the cursor is after "send: " */
 	struct evbuffer *lines; /* line mode: input not sent yet */
 
-	struct bufferevent *bev; /* TCP */
+	struct bufferevent *bev; /* TCP, and TLS's records */
 	bool half_closed;
+
+	bool tls;         /* --tls */
+	SSL_CTX *ssl_ctx; /* the verification settings and our certificate */
+	SSL *ssl;         /* owns rbio and wbio */
+	BIO *rbio;        /* records from the server, fed from bev's input */
+	BIO *wbio;        /* records to the server, moved to bev's output */
+	bool handshaken;  /* the server is verified: input may flow */
+	bool tls_closed;  /* our close_notify is queued */
 
 	struct event *udp_rev; /* datagrams and errors from the server */
 	struct event *udp_wev; /* one-shot: the socket is writable again */
@@ -210,7 +229,7 @@ client_connect(struct client *c)
 	return 0;
 }
 
-/* Print "peerlog: tcp LOCAL -> REMOTE" on standard error. */
+/* Print "peerlog: tcp|tls|udp LOCAL -> REMOTE" on standard error. */
 static int
 client_announce(struct client *c)
 {
@@ -230,8 +249,310 @@ client_announce(struct client *c)
 		return -1;
 	}
 	addr_format((struct sockaddr *)&ss, remote);
-	report("%s %s -> %s", c->udp ? "udp" : "tcp", local, remote);
+	report("%s %s -> %s",
+	    c->udp   ? "udp"
+	    : c->tls ? "tls"
+	             : "tcp",
+	    local, remote);
 	return 0;
+}
+
+/*
+ * OpenSSL's reason for its oldest queued error (the root cause: a system
+ * error as strerror, with the detail OpenSSL attached to it), or fallback;
+ * the queue is emptied.
+ */
+static const char *
+client_ssl_reason(char *buf, size_t len, const char *fallback)
+{
+	const char *data = NULL, *r = fallback;
+	int flags = 0;
+	unsigned long e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags);
+
+	if (e != 0 && ERR_SYSTEM_ERROR(e)) {
+		r = strerror(ERR_GET_REASON(e));
+	} else if (e != 0 && ERR_reason_error_string(e) == NULL) {
+		ERR_error_string_n(e, buf, len);
+		r = buf;
+	} else if (e != 0) {
+		r = ERR_reason_error_string(e);
+		/* data lives in the queue: copy it before the queue goes. */
+		if ((flags & ERR_TXT_STRING) && data != NULL && *data != '\0') {
+			snprintf(buf, len, "%s: %s", r, data);
+			r = buf;
+		}
+	}
+	ERR_clear_error();
+	return r;
+}
+
+/* An encrypted key is refused: asking for a passphrase would take the
+ * terminal that standard input may be. */
+static int
+client_tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+/*
+ * What the server must prove (TLS 1.2 or later, a chain to --ca or the
+ * system's store) and our own certificate. Loaded before connecting: a file
+ * that cannot be used is a start-up error, like ncat's (exit status 2).
+ */
+static int
+client_tls_init(struct client *c)
+{
+	const struct client_opts *o = c->opts;
+	char buf[256];
+	SSL_CTX *ctx;
+
+	ctx = c->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		report("tls: %s", client_ssl_reason(buf, sizeof buf,
+		                      "cannot make a context"));
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* No renegotiation: SSL_write never has to wait for a read. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_default_passwd_cb(ctx, client_tls_no_passphrase);
+	if (o->ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+			report("--ca %s: %s", o->ca,
+			    client_ssl_reason(buf, sizeof buf, "unusable"));
+			return -1;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		report("tls: the system's CA store: %s",
+		    client_ssl_reason(buf, sizeof buf, "unusable"));
+		return -1;
+	}
+	if (o->cert == NULL)
+		return 0;
+	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
+		report("--cert %s: %s", o->cert,
+		    client_ssl_reason(buf, sizeof buf, "unusable"));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		report("--key %s: %s", o->key,
+		    client_ssl_reason(buf, sizeof buf, "unusable"));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Whether host is an IPv4 or IPv6 literal (an IPv6 zone after '%' left out
+ * of ip): the certificate must then name that address, and no SNI is sent.
+ */
+static bool
+client_ip_literal(const char *host, char *ip, size_t len)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	size_t n = strcspn(host, "%");
+
+	if (n >= len)
+		return false;
+	memcpy(ip, host, n);
+	ip[n] = '\0';
+	if (host[n] == '\0' && inet_pton(AF_INET, ip, a) == 1)
+		return true;
+	return inet_pton(AF_INET6, ip, a) == 1;
+}
+
+/* Move the records OpenSSL has made to the TCP queue. */
+static int
+client_tls_flush(struct client *c)
+{
+	char *p;
+	long n = BIO_get_mem_data(c->wbio, &p);
+
+	if (n <= 0)
+		return 0;
+	if (bufferevent_write(c->bev, p, (size_t)n) == -1) {
+		client_fail(c, "out of memory");
+		return -1;
+	}
+	(void)BIO_reset(c->wbio);
+	return 0;
+}
+
+/*
+ * A TLS failure, in one line: why the server's certificate was refused, or
+ * OpenSSL's reason. The alert OpenSSL made for the server is sent first.
+ */
+static void
+client_tls_fail(struct client *c)
+{
+	char buf[256];
+	long v = SSL_get_verify_result(c->ssl);
+
+	if (client_tls_flush(c) == 0)
+		(void)evbuffer_write(bufferevent_get_output(c->bev), c->fd);
+	if (!c->handshaken && v != X509_V_OK) {
+		ERR_clear_error();
+		client_fail(c, "tls: certificate verify failed: %s",
+		    X509_verify_cert_error_string(v));
+	} else {
+		client_fail(c, "tls: %s",
+		    client_ssl_reason(buf, sizeof buf, "protocol error"));
+	}
+}
+
+static int client_input_start(struct client *);
+
+/* Take the handshake a step on; once the server is verified, start. */
+static void
+client_tls_handshake(struct client *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+
+	if (client_tls_flush(c) == -1)
+		return;
+	if (r == 1) {
+		c->handshaken = true;
+		if (client_announce(c) == -1)
+			client_finish(c, 1);
+		else if (client_input_start(c) == -1)
+			client_fail(c, "cannot set up the event loop");
+		return;
+	}
+	if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
+		client_tls_fail(c);
+}
+
+/*
+ * Make the session on memory BIOs, tell it the name the server's
+ * certificate must have (SNI too for a DNS name), send the ClientHello.
+ * Standard input is not read until the handshake is done.
+ */
+static int
+client_tls_start(struct client *c)
+{
+	const char *host = c->opts->host;
+	char ip[INET6_ADDRSTRLEN];
+	int ok;
+
+	c->ssl = SSL_new(c->ssl_ctx);
+	c->rbio = BIO_new(BIO_s_mem());
+	c->wbio = BIO_new(BIO_s_mem());
+	if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		c->rbio = c->wbio = NULL;
+		report("tls: out of memory");
+		return -1;
+	}
+	SSL_set_bio(c->ssl, c->rbio, c->wbio); /* c->ssl owns them now */
+	SSL_set_connect_state(c->ssl);
+	SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (client_ip_literal(host, ip, sizeof ip))
+		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), ip);
+	else
+		ok = SSL_set1_host(c->ssl, host) == 1 &&
+		     SSL_set_tlsext_host_name(c->ssl, host) == 1;
+	if (!ok) {
+		report(
+		    "tls: cannot check the server's name against '%s'", host);
+		return -1;
+	}
+	client_tls_handshake(c);
+	return 0;
+}
+
+/*
+ * The server closed: its EOF, or with TLS its close_notify (notify). Fine
+ * once we half-closed; over TLS only with close_notify, since a server that
+ * refuses a client after the handshake (peerlogd's --client-name) closes
+ * without one, perhaps before our records reach it, and a bare EOF is what
+ * a truncation looks like.
+ */
+static void
+client_server_closed(struct client *c, bool notify)
+{
+	if (c->half_closed && (notify || !c->tls))
+		client_finish(c, 0);
+	else if (c->half_closed)
+		client_fail(
+		    c, "server closed the connection without close_notify");
+	else if (c->tls && !c->handshaken)
+		client_fail(c, "server closed the connection during the TLS "
+		               "handshake");
+	else
+		client_fail(c, "server closed the connection");
+}
+
+/* Records from the server: feed them to OpenSSL and print the plaintext. */
+static void
+client_tls_read(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	int n;
+
+	while ((n = evbuffer_remove(in, c->chunk, sizeof c->chunk)) > 0) {
+		if (BIO_write(c->rbio, c->chunk, n) != n) {
+			client_fail(c, "out of memory");
+			return;
+		}
+	}
+	if (!c->handshaken) {
+		client_tls_handshake(c);
+		if (!c->handshaken || c->done)
+			return;
+	}
+	while (!c->done) {
+		n = SSL_read(c->ssl, c->chunk, sizeof c->chunk);
+		if (n > 0) {
+			client_write_out(c->chunk, (size_t)n);
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			/* Whatever OpenSSL answered (a KeyUpdate) goes out. */
+			client_tls_flush(c);
+			return;
+		case SSL_ERROR_ZERO_RETURN:
+			client_server_closed(c, true);
+			return;
+		default:
+			client_tls_fail(c);
+			return;
+		}
+	}
+}
+
+/* Queue bytes for the server: as they are, or as TLS records. */
+static int
+client_stream_write(struct client *c, const void *p, size_t len)
+{
+	const char *q = p;
+	int n;
+
+	if (!c->tls) {
+		if (bufferevent_write(c->bev, p, len) == -1) {
+			client_fail(c, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	while (len > 0) {
+		/* A memory BIO takes every record: no partial writes. */
+		n = SSL_write(c->ssl, q, len > INT_MAX ? INT_MAX : (int)len);
+		if (n <= 0) {
+			client_tls_fail(c);
+			return -1;
+		}
+		q += n;
+		len -= (size_t)n;
+	}
+	return client_tls_flush(c);
 }
 
 /* Make standard input's event pending: a poll, or the next loop pass. */
@@ -381,8 +702,7 @@ client_lines(struct client *c, size_t *nlines)
 				return CLIENT_LINES_BLOCKED;
 			if (r == CLIENT_FAILED)
 				return CLIENT_LINES_FAILED;
-		} else if (bufferevent_write(c->bev, p, take) == -1) {
-			client_fail(c, "out of memory");
+		} else if (client_stream_write(c, p, take) == -1) {
 			return CLIENT_LINES_FAILED;
 		}
 		evbuffer_drain(c->lines, take);
@@ -411,10 +731,21 @@ client_tcp_shutdown(struct client *c)
 		client_gone(c, "shutdown", errno);
 }
 
-/* Input is over: half-close once the output queue has drained. */
+/* Input is over: close_notify (TLS), and half-close once the output queue
+ * has drained. */
 static void
 client_tcp_end(struct client *c)
 {
+	if (c->tls && !c->tls_closed) {
+		c->tls_closed = true;
+		/* 0 means sent, the server's still to come: that is success. */
+		if (SSL_shutdown(c->ssl) < 0) {
+			client_tls_fail(c);
+			return;
+		}
+		if (client_tls_flush(c) == -1)
+			return;
+	}
 	/* A low watermark of 0 calls the write callback only when empty. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -542,10 +873,8 @@ client_stdin_cb(evutil_socket_t fd, short what, void *arg)
 		client_pump(c);
 	} else if (n > 0) {
 		/* Piped TCP input goes verbatim: the server frames by LF. */
-		if (bufferevent_write(c->bev, c->chunk, (size_t)n) == -1) {
-			client_fail(c, "out of memory");
+		if (client_stream_write(c, c->chunk, (size_t)n) == -1)
 			return;
-		}
 		client_tcp_backpressure(c);
 	}
 	if (c->in_file && !c->in_paused && !c->in_eof && !c->done &&
@@ -561,6 +890,10 @@ client_tcp_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	int n;
 
+	if (c->tls) {
+		client_tls_read(c);
+		return;
+	}
 	while ((n = evbuffer_remove(in, c->chunk, sizeof c->chunk)) > 0)
 		client_write_out(c->chunk, (size_t)n);
 }
@@ -588,11 +921,9 @@ client_tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_EOF) {
-		/* Closed after our half-close: the server read every byte. */
-		if (c->half_closed)
-			client_finish(c, 0);
-		else
-			client_fail(c, "server closed the connection");
+		/* TCP: closed after our half-close, the server read every byte.
+		 * TLS: no close_notify came before the EOF. */
+		client_server_closed(c, false);
 	} else if (what & BEV_EVENT_ERROR) {
 		client_gone(
 		    c, (what & BEV_EVENT_WRITING) ? "send" : "recv", err);
@@ -617,7 +948,19 @@ client_udp_write_cb(evutil_socket_t fd, short what, void *arg)
 	client_pump(arg);
 }
 
-/* Make the socket's events and the input buffers; start watching stdin. */
+/* Collect lines (line mode), watch standard input, prompt. */
+static int
+client_input_start(struct client *c)
+{
+	if (c->line_mode && (c->lines = evbuffer_new()) == NULL)
+		return -1;
+	if (client_stdin_setup(c) == -1)
+		return -1;
+	client_prompt(c);
+	return 0;
+}
+
+/* Make the socket's events: a UDP socket's, or the TCP bufferevent. */
 static int
 client_setup(struct client *c)
 {
@@ -642,9 +985,7 @@ client_setup(struct client *c)
 		if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
 			return -1;
 	}
-	if (c->line_mode && (c->lines = evbuffer_new()) == NULL)
-		return -1;
-	return client_stdin_setup(c);
+	return 0;
 }
 
 /* Free the client's events, buffers and socket. */
@@ -657,6 +998,10 @@ client_free(struct client *c)
 		event_free(c->udp_rev);
 	if (c->udp_wev != NULL)
 		event_free(c->udp_wev);
+	if (c->ssl != NULL)
+		SSL_free(c->ssl); /* and its BIOs */
+	if (c->ssl_ctx != NULL)
+		SSL_CTX_free(c->ssl_ctx);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev); /* closes c->fd */
 	else if (c->fd != -1)
@@ -684,15 +1029,24 @@ client_run(struct event_base *base, const struct client_opts *o)
 	c->udp = o->udp;
 	c->tty = isatty(STDIN_FILENO) == 1;
 	c->line_mode = c->tty || c->udp;
+	c->tls = o->tls;
 
-	if (client_connect(c) == -1 || client_announce(c) == -1)
+	if (c->tls && client_tls_init(c) == -1) {
+		status = 2;
 		goto out;
-	if (client_setup(c) == -1) {
+	}
+	if (client_connect(c) == -1 || (!c->tls && client_announce(c) == -1))
+		goto out;
+	if (client_setup(c) == -1 || (!c->tls && client_input_start(c) == -1)) {
 		report("cannot set up the event loop");
 		goto out;
 	}
-	client_prompt(c);
-	if (event_base_dispatch(base) == -1 || !c->done)
+	/* TLS: input starts, and the start line is printed, after the
+	 * handshake. */
+	if (c->tls && client_tls_start(c) == -1)
+		goto out;
+	/* A loopbreak before the loop runs would be lost: check done first. */
+	if ((!c->done && event_base_dispatch(base) == -1) || !c->done)
 		report("event loop failed");
 	else
 		status = c->status;

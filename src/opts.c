@@ -17,6 +17,7 @@
 #define MAX_CLIENTS_MAX 1000000
 #define IDLE_TIMEOUT_MAX 31536000
 #define HANDSHAKE_TIMEOUT_DEFAULT 10
+#define HANDSHAKE_TIMEOUT_MAX 31536000
 #define TCP_PORT_DEFAULT 1234 /* and the client's "1234" */
 #define UDP_PORT_DEFAULT 1235 /* and the client's "1235" */
 
@@ -79,8 +80,20 @@ static const struct opt_def server_defs[] = {
     {NULL, 0, 0, false},
 };
 
+/* Ids of peerlog's long-only options, apart from peerlogd's. */
+enum {
+	COPT_TLS = 512,
+	COPT_CA,
+	COPT_CERT,
+	COPT_KEY,
+};
+
 static const struct opt_def client_defs[] = {
     {NULL, 'u', 'u', false},
+    {"tls", 0, COPT_TLS, false},
+    {"ca", 0, COPT_CA, true},
+    {"cert", 0, COPT_CERT, true},
+    {"key", 0, COPT_KEY, true},
     {NULL, '4', '4', false},
     {NULL, '6', '6', false},
     {"help", 'h', 'h', false},
@@ -90,8 +103,8 @@ static const struct opt_def client_defs[] = {
 
 /* clang-format off */
 const char opts_usage[] =
-    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-T ADDR]... [-o PATH] "
-    "[-f text|json] [options]\n"
+    "usage: peerlogd [-t ADDR]... [-u ADDR]... [-T ADDR]... [-o PATH]\n"
+    "                [-f text|json] [options]\n"
     "  -t, --tcp ADDR          listen for TCP on ADDR (repeatable)\n"
     "  -u, --udp ADDR          receive UDP datagrams on ADDR (repeatable)\n"
     "  -T, --tls ADDR          listen for TLS on ADDR (repeatable; needs\n"
@@ -99,29 +112,29 @@ const char opts_usage[] =
     "  -o, --output PATH       append records to PATH; - is standard output\n"
     "                          (default -)\n"
     "  -f, --format FMT        text or json (default text)\n"
-    "      --max-line BYTES    longest TCP message kept in one record\n"
+    "      --max-line BYTES    longest TCP or TLS message kept in one record\n"
     "                          (1..16777216, default 8192)\n"
-    "      --max-clients N     most TCP clients at once\n"
+    "      --max-clients N     most TCP and TLS clients at once\n"
     "                          (1..1000000, default 10000)\n"
-    "      --idle-timeout SEC  close a TCP client silent this long; 0 = never\n"
-    "                          (0..31536000, default 0)\n"
-    "      --max-per-source N  most TCP clients at once from one address;\n"
-    "                          0 = no limit (0..1000000, default 0)\n"
+    "      --idle-timeout SEC  close a TCP or TLS client silent this long;\n"
+    "                          0 = never (0..31536000, default 0)\n"
+    "      --max-per-source N  most TCP and TLS clients at once from one\n"
+    "                          address; 0 = no limit (0..1000000, default 0)\n"
     "      --framing lf|octet  TCP and TLS messages are LF lines, or RFC 6587\n"
     "                          octet-counted frames (LEN SP MSG) (default lf)\n"
     "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
     "                          default all)\n"
     "      --cert FILE         the TLS listeners' certificate chain (PEM)\n"
-    "      --key FILE          its private key (PEM)\n"
+    "      --key FILE          the private key of --cert (PEM)\n"
     "      --client-ca FILE    TLS clients must present a certificate signed\n"
     "                          by one of these CAs (PEM)\n"
     "      --client-name NAME  serve only TLS clients whose certificate names\n"
     "                          NAME (DNS name, else CN; *.DOMAIN for one\n"
     "                          label) or has the fingerprint sha256:HEX\n"
     "                          (repeatable; needs --client-ca)\n"
-    "      --handshake-timeout SEC  close a TLS client whose handshake is\n"
-    "                          not done in SEC; 0 = never\n"
-    "                          (0..31536000, default 10)\n"
+    "      --handshake-timeout SEC\n"
+    "                          close a TLS client whose handshake is not done\n"
+    "                          in SEC; 0 = never (0..31536000, default 10)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
@@ -130,15 +143,22 @@ const char opts_usage[] =
     "reloads the TLS files.\n";
 
 const char opts_client_usage[] =
-    "usage: peerlog [-u] [-4|-6] [HOST [PORT]]\n"
-    "  -u             send UDP datagrams instead of a TCP stream\n"
-    "  -4             use IPv4 only\n"
-    "  -6             use IPv6 only\n"
-    "  -h, --help     show this help and exit\n"
-    "  -V, --version  show the version and exit\n"
-    "HOST defaults to localhost, PORT to 1234 (TCP) or 1235 (UDP).\n"
-    "Each line of input is sent as one message; at a terminal, a line\n"
-    "\"exit\" ends it.\n";
+    "usage: peerlog [-u | --tls [--ca FILE] [--cert FILE --key FILE]] [-4|-6]\n"
+    "               [HOST [PORT]]\n"
+    "  -u               send UDP datagrams instead of a TCP stream\n"
+    "      --tls        send over TLS 1.2 or 1.3; the server's certificate\n"
+    "                   must verify and name HOST\n"
+    "      --ca FILE    CA certificates (PEM) to verify the server with\n"
+    "                   (default: the system's CA store)\n"
+    "      --cert FILE  present this client certificate chain (PEM)\n"
+    "      --key FILE   the private key of --cert (PEM)\n"
+    "  -4               use IPv4 only\n"
+    "  -6               use IPv6 only\n"
+    "  -h, --help       show this help and exit\n"
+    "  -V, --version    show the version and exit\n"
+    "HOST defaults to localhost, PORT to 1234 (TCP), 1235 (UDP) or 1236\n"
+    "(TLS). Each line of input is sent as one message; at a terminal, a\n"
+    "line \"exit\" ends it.\n";
 /* clang-format on */
 
 /* Declared apart so that the compiler checks every format string. */
@@ -446,11 +466,15 @@ opts_path(struct opt_scan *sc, const char *name, const char **out)
 	return 0;
 }
 
-/* Parse a --client-name NAME or sha256:HEX into o->client_names. */
+/*
+ * Parse a --client-name NAME or sha256:HEX into o->client_names. The error
+ * shows up to 110 bytes of the value: a mistyped pin whole (sha256: and 95
+ * with colons), and still its reason within peerlogd's 512-byte line.
+ */
 static int
 opts_client_name(struct opt_scan *sc, struct opts *o)
 {
-	char shown[256], why[128];
+	char shown[4 * 110 + 1], why[128];
 
 	if (o->nclient_names == OPTS_MAX_NAMES) {
 		opts_err(sc, "--client-name: too many names (at most %d)",
@@ -489,8 +513,8 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	case OPT_CLIENT_NAME:
 		return opts_client_name(sc, o);
 	case OPT_HANDSHAKE_TIMEOUT:
-		return opts_number(sc, "handshake-timeout", 0, IDLE_TIMEOUT_MAX,
-		    &o->handshake_timeout);
+		return opts_number(sc, "handshake-timeout", 0,
+		    HANDSHAKE_TIMEOUT_MAX, &o->handshake_timeout);
 	case 'o':
 		return opts_output(sc, o);
 	case 'f':
@@ -623,7 +647,28 @@ opts_port_ok(const char *s)
 	return i > 0 && s[i] == '\0' && v >= 1 && v <= 65535;
 }
 
-/* Check the client's HOST and PORT once all arguments are seen. */
+/* Take the FILE of --ca, --cert or --key; an empty one is an error. */
+static int
+opts_client_file(struct opt_scan *sc, struct client_opts *o, int id)
+{
+	const char *name = id == COPT_CA     ? "ca"
+	                   : id == COPT_CERT ? "cert"
+	                                     : "key";
+
+	if (*sc->arg == '\0') {
+		opts_err(sc, "--%s: empty file name", name);
+		return -1;
+	}
+	if (id == COPT_CA)
+		o->ca = sc->arg;
+	else if (id == COPT_CERT)
+		o->cert = sc->arg;
+	else
+		o->key = sc->arg;
+	return 0;
+}
+
+/* Check the client's options, HOST and PORT once all arguments are seen. */
 static enum opts_result
 opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 {
@@ -634,6 +679,23 @@ opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 		return OPTS_ERROR;
 	}
 	o->family = v4 ? CLIENT_INET4 : v6 ? CLIENT_INET6 : CLIENT_ANY;
+	if (o->udp && o->tls) {
+		opts_err(sc, "options -u and --tls cannot be used together");
+		return OPTS_ERROR;
+	}
+	if (!o->tls && (o->ca != NULL || o->cert != NULL || o->key != NULL)) {
+		opts_err(sc, "option --%s needs --tls",
+		    o->ca != NULL     ? "ca"
+		    : o->cert != NULL ? "cert"
+		                      : "key");
+		return OPTS_ERROR;
+	}
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		opts_err(sc, "option --%s needs --%s",
+		    o->cert != NULL ? "cert" : "key",
+		    o->cert != NULL ? "key" : "cert");
+		return OPTS_ERROR;
+	}
 	if (o->host == NULL)
 		o->host = "localhost";
 	if (*o->host == '\0') {
@@ -641,7 +703,7 @@ opts_client_check(struct opt_scan *sc, struct client_opts *o, bool v4, bool v6)
 		return OPTS_ERROR;
 	}
 	if (o->port == NULL)
-		o->port = o->udp ? "1235" : "1234";
+		o->port = o->udp ? "1235" : o->tls ? "1236" : "1234";
 	if (!opts_port_ok(o->port)) {
 		opts_show(shown, sizeof shown, o->port, strlen(o->port));
 		opts_err(sc, "bad port '%s' (1..65535)", shown);
@@ -668,7 +730,12 @@ opts_parse_client(
 			return res;
 		if (id == 'u')
 			o->udp = true;
-		else if (id == '4')
+		else if (id == COPT_TLS)
+			o->tls = true;
+		else if (id == COPT_CA || id == COPT_CERT || id == COPT_KEY) {
+			if (opts_client_file(&sc, o, id) == -1)
+				return OPTS_ERROR;
+		} else if (id == '4')
 			v4 = true;
 		else if (id == '6')
 			v6 = true;

@@ -504,7 +504,9 @@ peer_close(struct peer *p, const char *reason)
 	 * server short of descriptors (and its shutdown) depends on. */
 	if (peer_is_tls(p) && p->tls != NULL) {
 		struct peer_tls *t = p->tls;
-		tls_close(t->ssl, t->sound && lines);
+		/* close_notify tells the client its bytes were read: not
+		 * after a broken octet count, whose rest was dropped. */
+		tls_close(t->ssl, t->sound && lines && !p->bad_frame);
 		if (t->in != NULL)
 			evbuffer_free(t->in);
 		free(t->tail);

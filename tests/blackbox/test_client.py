@@ -169,7 +169,9 @@ def test_help_prints_usage_on_stdout_and_exits_0():
     for flag in ("-h", "--help"):
         r = run_client([flag])
         assert r.returncode == 0
-        assert r.stdout.startswith(b"usage: peerlog [-u] [-4|-6] [HOST [PORT]]\n")
+        assert r.stdout.startswith(
+            b"usage: peerlog [-u | --tls [--ca FILE] [--cert FILE --key FILE]]"
+            b" [-4|-6]\n               [HOST [PORT]]\n")
         assert r.stderr == b""
 
 

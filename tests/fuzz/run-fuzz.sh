@@ -32,7 +32,7 @@ octet) modules="frame.c escape.c" ;;
 record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;
-opts) modules="opts.c addr.c cidr.c escape.c" ;;
+opts) modules="opts.c addr.c cidr.c escape.c certname.c" ;;
 source) modules="source.c" ;;
 certname) modules="certname.c escape.c" ;;
 *) usage ;;

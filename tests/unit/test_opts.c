@@ -124,6 +124,12 @@ test_defaults(void)
 	is_int((long long)o.idle_timeout, 0, "defaults: idle-timeout is 0");
 	is_size(o.nallow, 0, "defaults: no --allow (all peers served)");
 	is_int(o.framing, FRAMING_LF, "defaults: framing is lf");
+	is_size(o.ntls, 0, "defaults: no TLS listener");
+	ok(o.cert == NULL && o.key == NULL && o.client_ca == NULL,
+	    "defaults: no --cert, --key or --client-ca");
+	is_size(o.nclient_names, 0, "defaults: no --client-name");
+	is_int((long long)o.handshake_timeout, 10,
+	    "defaults: handshake-timeout is 10");
 }
 
 /* With any -t or -u, only the addresses given. */
@@ -487,7 +493,10 @@ test_usage(void)
 {
 	static const char *const opts[] = {"--tcp", "--udp", "--output",
 	    "--format", "--max-line", "--max-clients", "--idle-timeout",
-	    "--allow", "--help", "--version"};
+	    "--max-per-source", "--framing", "--allow", "-T, --tls ADDR",
+	    "--cert FILE", "--key FILE", "--client-ca FILE",
+	    "--client-name NAME", "sha256:HEX", "--handshake-timeout SEC",
+	    "--help", "--version"};
 	size_t i;
 	bool all = true;
 
@@ -502,6 +511,12 @@ test_usage(void)
 	        strstr(opts_client_usage, "-4") != NULL &&
 	        strstr(opts_client_usage, "-6") != NULL,
 	    "peerlog's usage names -u, -4 and -6");
+	ok(strstr(opts_client_usage, "--tls") != NULL &&
+	        strstr(opts_client_usage, "--ca FILE") != NULL &&
+	        strstr(opts_client_usage, "--cert FILE") != NULL &&
+	        strstr(opts_client_usage, "--key FILE") != NULL &&
+	        strstr(opts_client_usage, "1236") != NULL,
+	    "peerlog's usage names --tls, --ca, --cert, --key and port 1236");
 }
 
 /* Check a client parse: every field. */
@@ -517,7 +532,8 @@ check_client(struct args *a, bool udp, enum client_family fam, const char *host,
 		ok(false, "client: %s (result %d, err \"%s\")", name, rc, err);
 		return;
 	}
-	ok(o.udp == udp && o.family == fam && o.host != NULL &&
+	ok(o.udp == udp && !o.tls && o.ca == NULL && o.cert == NULL &&
+	        o.key == NULL && o.family == fam && o.host != NULL &&
 	        strcmp(o.host, host) == 0 && o.port != NULL &&
 	        strcmp(o.port, port) == 0,
 	    "client: %s", name);
@@ -527,6 +543,137 @@ check_client(struct args *a, bool udp, enum client_family fam, const char *host,
 		diag("got udp=%d family=%d host \"%s\" port \"%s\"", o.udp,
 		    o.family, o.host != NULL ? o.host : "(null)",
 		    o.port != NULL ? o.port : "(null)");
+}
+
+/* A string field of client_opts: NULL or equal to want. */
+static bool
+same_or_null(const char *got, const char *want)
+{
+	if (got == NULL || want == NULL)
+		return got == want;
+	return strcmp(got, want) == 0;
+}
+
+/* Check a --tls client parse: every field. */
+static void
+check_client_tls(struct args *a, const char *ca, const char *cert,
+    const char *key, const char *host, const char *port, const char *name)
+{
+	struct client_opts o;
+	char err[ERRLEN];
+	enum opts_result rc = parse_client(&o, a, err);
+	bool good;
+
+	if (rc != OPTS_RUN) {
+		ok(false, "client: %s (result %d, err \"%s\")", name, rc, err);
+		return;
+	}
+	good = o.tls && !o.udp && o.family == CLIENT_ANY &&
+	       same_or_null(o.ca, ca) && same_or_null(o.cert, cert) &&
+	       same_or_null(o.key, key) && same_or_null(o.host, host) &&
+	       same_or_null(o.port, port);
+	ok(good, "client: %s", name);
+	if (!good)
+		diag("got tls=%d udp=%d ca \"%s\" cert \"%s\" key \"%s\" "
+		     "host \"%s\" port \"%s\"",
+		    o.tls, o.udp, o.ca != NULL ? o.ca : "(null)",
+		    o.cert != NULL ? o.cert : "(null)",
+		    o.key != NULL ? o.key : "(null)",
+		    o.host != NULL ? o.host : "(null)",
+		    o.port != NULL ? o.port : "(null)");
+}
+
+/* Parse a bad peerlog command line; err must be exactly want. */
+static void
+check_client_error(struct args *a, const char *want, const char *name)
+{
+	struct client_opts o;
+	char err[ERRLEN];
+
+	is_int(parse_client(&o, a, err), OPTS_ERROR, "client: %s fails", name);
+	is_str(err, want, "client: %s: the error", name);
+}
+
+/* peerlog --tls: the default port, the files, and what goes with what. */
+static void
+test_client_tls(void)
+{
+	struct args a;
+
+	CLIENT(&a, "--tls", );
+	check_client_tls(&a, NULL, NULL, NULL, "localhost", "1236",
+	    "--tls: localhost 1236, the system's CAs, no certificate");
+	CLIENT(&a, "--tls", "example.org", );
+	check_client_tls(&a, NULL, NULL, NULL, "example.org", "1236",
+	    "--tls HOST: port 1236");
+	CLIENT(&a, "::1", "6514", "--tls", );
+	check_client_tls(&a, NULL, NULL, NULL, "::1", "6514",
+	    "HOST PORT --tls: the port given");
+	CLIENT(&a, "--tls", "--ca", "ca.pem", "h", );
+	check_client_tls(
+	    &a, "ca.pem", NULL, NULL, "h", "1236", "--tls --ca FILE HOST");
+	CLIENT(&a, "--tls", "--ca=ca.pem", "--cert=c.pem", "--key=k.pem", );
+	check_client_tls(&a, "ca.pem", "c.pem", "k.pem", "localhost", "1236",
+	    "--ca=, --cert=, --key=");
+	CLIENT(&a, "--key", "k.pem", "--tls", "--cert", "c.pem", );
+	check_client_tls(&a, NULL, "c.pem", "k.pem", "localhost", "1236",
+	    "--key before --tls and --cert, without --ca");
+	CLIENT(&a, "--tls", "--ca", "a.pem", "--ca", "b.pem", );
+	check_client_tls(
+	    &a, "b.pem", NULL, NULL, "localhost", "1236", "the last --ca wins");
+	CLIENT(&a, "--tls", "--", "--ca", );
+	check_client_tls(
+	    &a, NULL, NULL, NULL, "--ca", "1236", "after --, --ca is a HOST");
+	CLIENT(&a, "-4", "--tls", );
+	{
+		struct client_opts o;
+		char err[ERRLEN];
+
+		ok(parse_client(&o, &a, err) == OPTS_RUN && o.tls &&
+		        o.family == CLIENT_INET4,
+		    "client: -4 --tls");
+	}
+
+	CLIENT(&a, "-u", "--tls", );
+	check_client_error(&a, "options -u and --tls cannot be used together",
+	    "-u with --tls");
+	CLIENT(&a, "--tls", "-u4", );
+	check_client_error(&a, "options -u and --tls cannot be used together",
+	    "--tls with -u4");
+	CLIENT(&a, "--ca", "ca.pem", );
+	check_client_error(&a, "option --ca needs --tls", "--ca without --tls");
+	CLIENT(&a, "-u", "--ca", "ca.pem", );
+	check_client_error(&a, "option --ca needs --tls", "-u --ca");
+	CLIENT(&a, "--cert", "c.pem", "--key", "k.pem", );
+	check_client_error(
+	    &a, "option --cert needs --tls", "--cert and --key without --tls");
+	CLIENT(&a, "--key", "k.pem", );
+	check_client_error(
+	    &a, "option --key needs --tls", "--key without --tls");
+	CLIENT(&a, "--tls", "--cert", "c.pem", );
+	check_client_error(
+	    &a, "option --cert needs --key", "--cert without --key");
+	CLIENT(&a, "--tls", "--ca", "ca.pem", "--key", "k.pem", );
+	check_client_error(
+	    &a, "option --key needs --cert", "--key without --cert");
+	CLIENT(&a, "--tls", "--ca", );
+	check_client_error(
+	    &a, "option '--ca' needs an argument", "--ca without a value");
+	CLIENT(&a, "--tls", "--ca=", );
+	check_client_error(&a, "--ca: empty file name", "--ca= (empty)");
+	CLIENT(&a, "--tls", "--cert", "", "--key", "k", );
+	check_client_error(&a, "--cert: empty file name", "--cert ''");
+	CLIENT(&a, "--tls", "--cert", "c", "--key=", );
+	check_client_error(&a, "--key: empty file name", "--key= (empty)");
+	CLIENT(&a, "--tls=yes", );
+	check_client_error(&a, "option '--tls' takes no argument", "--tls=yes");
+	CLIENT(&a, "--tl", );
+	check_client_error(&a, "unknown option '--tl'", "--tl (no prefixes)");
+	CLIENT(&a, "--tls", "--client-ca", "x", );
+	check_client_error(&a, "unknown option '--client-ca'",
+	    "the server's --client-ca is not the client's");
+	CLIENT(&a, "--tls", "h", "0", );
+	check_client_error(&a, "bad port '0' (1..65535)", "--tls with port 0");
 }
 
 /* peerlog's command lines. */
@@ -643,6 +790,540 @@ test_framing(void)
 	    parse(&o, &a, err), err, names, "--framing without a value");
 }
 
+/* The files of a TLS listener, as the tests below name them. */
+#define CERT "/etc/peerlog/cert.pem"
+#define KEY "/etc/peerlog/key.pem"
+#define CA "/etc/peerlog/clients.pem"
+
+/* Parse a bad peerlogd command line; err must be exactly want. */
+static void
+check_server_error(struct args *a, const char *want, const char *name)
+{
+	struct opts o;
+	char err[ERRLEN];
+
+	is_int(parse(&o, a, err), OPTS_ERROR, "%s fails", name);
+	is_str(err, want, "%s: the error", name);
+}
+
+/* -T/--tls in every form, with --cert and --key; a -T alone means no
+ * default listener; the options may come in any order. */
+static void
+test_tls_listeners(void)
+{
+	struct args a;
+	struct opts o;
+	char err[ERRLEN];
+
+	SERVER(&a, "-T", "127.0.0.1:0", "--cert", CERT, "--key", KEY, );
+	if (parsed(parse(&o, &a, err), err, "-T ADDR --cert --key")) {
+		ok(o.ntls == 1 && spec_is(&o.tls[0], "127.0.0.1", 0),
+		    "-T ADDR: one TLS listener on ADDR");
+		ok(o.ntcp == 0 && o.nudp == 0,
+		    "-T alone: no default tcp or udp listener");
+		is_str(o.cert, CERT, "--cert FILE is kept");
+		is_str(o.key, KEY, "--key FILE is kept");
+		ok(o.client_ca == NULL && o.nclient_names == 0,
+		    "-T without --client-ca: no client certificate asked for");
+		is_int((long long)o.handshake_timeout, 10,
+		    "-T: handshake-timeout is 10 by default");
+	}
+
+	SERVER(&a, "--tls=127.0.0.1:1", "--tls", "[::1]:2", "-T3", "-T", "*:4",
+	    "--cert=" CERT, "--key=" KEY, );
+	if (parsed(parse(&o, &a, err), err, "--tls forms")) {
+		ok(o.ntls == 4 && spec_is(&o.tls[0], "127.0.0.1", 1) &&
+		        spec_is(&o.tls[1], "::1", 2) &&
+		        spec_is(&o.tls[2], NULL, 3) &&
+		        spec_is(&o.tls[3], NULL, 4),
+		    "--tls=ADDR, --tls ADDR, -TADDR, -T ADDR: in the order "
+		    "given");
+		is_str(o.cert, CERT, "--cert=FILE is kept");
+		is_str(o.key, KEY, "--key=FILE is kept");
+	}
+
+	SERVER(&a, "-t", "127.0.0.1:5", "-T", "127.0.0.1:6", "-u",
+	    "127.0.0.1:7", "--cert", CERT, "--key", KEY, );
+	if (parsed(parse(&o, &a, err), err, "-t, -T and -u together"))
+		ok(o.ntcp == 1 && spec_is(&o.tcp[0], "127.0.0.1", 5) &&
+		        o.ntls == 1 && spec_is(&o.tls[0], "127.0.0.1", 6) &&
+		        o.nudp == 1 && spec_is(&o.udp[0], "127.0.0.1", 7),
+		    "-t, -T and -u: each address in its own list");
+
+	SERVER(&a, "--key", KEY, "--cert", CERT, "-T", "127.0.0.1:8", );
+	if (parsed(parse(&o, &a, err), err, "--key and --cert before -T"))
+		ok(o.ntls == 1 && strcmp(o.cert, CERT) == 0 &&
+		        strcmp(o.key, KEY) == 0,
+		    "--key and --cert before -T: the same listener");
+
+	SERVER(&a, "-T", "127.0.0.1:9", "--cert", "old.pem", "--key", "old.key",
+	    "--cert", CERT, "--key", KEY, "--client-ca", "old-ca",
+	    "--client-ca", CA, );
+	if (parsed(parse(&o, &a, err), err, "--cert, --key, --client-ca twice"))
+		ok(strcmp(o.cert, CERT) == 0 && strcmp(o.key, KEY) == 0 &&
+		        strcmp(o.client_ca, CA) == 0,
+		    "--cert, --key and --client-ca given twice: the last wins");
+
+	SERVER(&a, "-T", "127.0.0.1:10", "--cert", CERT, "--key", KEY,
+	    "--client-ca", CA, );
+	if (parsed(parse(&o, &a, err), err, "--client-ca FILE")) {
+		is_str(o.client_ca, CA, "--client-ca FILE is kept");
+		is_size(o.nclient_names, 0,
+		    "--client-ca without --client-name: no name rule");
+	}
+	SERVER(&a, "-T", "127.0.0.1:11", "--cert", CERT, "--key", KEY,
+	    "--client-ca=" CA, );
+	if (parsed(parse(&o, &a, err), err, "--client-ca=FILE"))
+		is_str(o.client_ca, CA, "--client-ca=FILE is kept");
+
+	SERVER(&a, "-T", "127.0.0.1:12", "--cert", "-", "--key", "-", );
+	if (parsed(parse(&o, &a, err), err, "--cert - --key -"))
+		ok(strcmp(o.cert, "-") == 0 && strcmp(o.key, "-") == 0,
+		    "--cert - and --key -: a file named '-', not standard "
+		    "input");
+}
+
+/* OPTS_MAX_ADDRS -T are accepted, one more is an error. */
+static void
+test_tls_too_many(void)
+{
+	const char *list[OPTS_MAX_ADDRS + 8];
+	struct args *a = malloc(sizeof(*a));
+	struct opts o;
+	char err[ERRLEN], want[ERRLEN];
+	size_t i, n = 1;
+
+	list[0] = "peerlogd";
+	list[n++] = "--cert=" CERT;
+	list[n++] = "--key=" KEY;
+	for (i = 0; i < OPTS_MAX_ADDRS; i++)
+		list[n++] = "-T127.0.0.1:0";
+	list[n] = NULL;
+	args_fill(a, list);
+	ok(parse(&o, a, err) == OPTS_RUN && o.ntls == OPTS_MAX_ADDRS,
+	    "exactly OPTS_MAX_ADDRS -T are accepted");
+	list[n++] = "--tls=127.0.0.1:0";
+	list[n] = NULL;
+	args_fill(a, list);
+	snprintf(want, sizeof want, "--tls: too many addresses (at most %d)",
+	    OPTS_MAX_ADDRS);
+	check_server_error(a, want, "OPTS_MAX_ADDRS + 1 -T");
+	free(a);
+}
+
+/* The 32 bytes the pins below stand for: a0, a1, ... bf. */
+static void
+pin_bytes(unsigned char fp[CERTNAME_FP_LEN])
+{
+	for (size_t i = 0; i < CERTNAME_FP_LEN; i++)
+		fp[i] = (unsigned char)(0xa0 + i);
+}
+
+/* Write pin_bytes as sha256:HEX, lower or upper case, colons or not. */
+static void
+pin_text(char *dst, bool upper, bool colons)
+{
+	unsigned char fp[CERTNAME_FP_LEN];
+	size_t n = (size_t)sprintf(dst, "%s", upper ? "SHA256:" : "sha256:");
+
+	pin_bytes(fp);
+	for (size_t i = 0; i < CERTNAME_FP_LEN; i++)
+		n += (size_t)sprintf(dst + n, upper ? "%s%02X" : "%s%02x",
+		    colons && i > 0 ? ":" : "", fp[i]);
+}
+
+/* Whether rule r is the name want, no pin. */
+static bool
+rule_is_name(const struct certname_rule *r, const char *want)
+{
+	return !r->pin && r->len == strlen(want) && strcmp(r->name, want) == 0;
+}
+
+/* Whether rule r is the pin of pin_bytes. */
+static bool
+rule_is_pin(const struct certname_rule *r)
+{
+	unsigned char fp[CERTNAME_FP_LEN];
+
+	pin_bytes(fp);
+	return r->pin && memcmp(r->fp, fp, sizeof fp) == 0;
+}
+
+/* --client-name: names, wildcards and pins in every spelling, in order,
+ * up to OPTS_MAX_NAMES. */
+static void
+test_client_names(void)
+{
+	char plain[80], upper[120];
+	const char *list[OPTS_MAX_NAMES + 16];
+	struct args *a = malloc(sizeof(*a));
+	struct opts o;
+	char err[ERRLEN], want[ERRLEN];
+	size_t i, n;
+
+	pin_text(plain, false, false);
+	pin_text(upper, true, true);
+	SERVER(a, "-T", "127.0.0.1:0", "--cert", CERT, "--key", KEY,
+	    "--client-ca", CA, "--client-name", "host.example",
+	    "--client-name=*.example.org", "--client-name", plain,
+	    "--client-name", "Jane Doe", "--client-name", upper, );
+	if (parsed(parse(&o, a, err), err, "--client-name five times")) {
+		is_size(o.nclient_names, 5, "--client-name repeats");
+		ok(rule_is_name(&o.client_names[0], "host.example"),
+		    "--client-name NAME: a name rule");
+		ok(rule_is_name(&o.client_names[1], "*.example.org"),
+		    "--client-name=*.DOMAIN: a wildcard name rule, kept as "
+		    "given");
+		ok(rule_is_pin(&o.client_names[2]),
+		    "--client-name sha256:HEX: a pin of those bytes");
+		ok(rule_is_name(&o.client_names[3], "Jane Doe"),
+		    "--client-name with a space (a CN): a name rule");
+		ok(rule_is_pin(&o.client_names[4]),
+		    "--client-name SHA256:HH:HH:..., upper case with colons: "
+		    "the same pin");
+		is_str(o.client_ca, CA, "--client-name keeps --client-ca");
+	}
+
+	n = 0;
+	list[n++] = "peerlogd";
+	list[n++] = "-T127.0.0.1:0";
+	list[n++] = "--cert=" CERT;
+	list[n++] = "--key=" KEY;
+	list[n++] = "--client-ca=" CA;
+	for (i = 0; i < OPTS_MAX_NAMES; i++)
+		list[n++] = "--client-name=host.example";
+	list[n] = NULL;
+	args_fill(a, list);
+	ok(parse(&o, a, err) == OPTS_RUN && o.nclient_names == OPTS_MAX_NAMES,
+	    "exactly OPTS_MAX_NAMES --client-name are accepted");
+	list[n++] = "--client-name=other.example";
+	list[n] = NULL;
+	args_fill(a, list);
+	snprintf(want, sizeof want,
+	    "--client-name: too many names (at most %d)", OPTS_MAX_NAMES);
+	check_server_error(a, want, "OPTS_MAX_NAMES + 1 --client-name");
+	free(a);
+}
+
+/* --handshake-timeout SEC: 0..31536000, default 10, with or without TLS. */
+static void
+test_handshake_timeout(void)
+{
+	static const struct {
+		const char *arg, *want, *name;
+	} bad[] = {
+	    {"--handshake-timeout=31536001",
+	        "--handshake-timeout: out of range: '31536001' (0..31536000)",
+	        "--handshake-timeout one past the largest"},
+	    {"--handshake-timeout=99999999999999999999999",
+	        "--handshake-timeout: out of range: "
+	        "'99999999999999999999999' (0..31536000)",
+	        "--handshake-timeout that overflows"},
+	    {"--handshake-timeout=-1",
+	        "--handshake-timeout: not a number: '-1'",
+	        "--handshake-timeout -1"},
+	    {"--handshake-timeout=10s",
+	        "--handshake-timeout: not a number: '10s'",
+	        "--handshake-timeout 10s"},
+	    {"--handshake-timeout= 10",
+	        "--handshake-timeout: not a number: ' 10'",
+	        "--handshake-timeout with a space"},
+	    {"--handshake-timeout=", "--handshake-timeout: not a number: ''",
+	        "--handshake-timeout= (empty)"},
+	    {"--handshake-timeout",
+	        "option '--handshake-timeout' needs an argument",
+	        "--handshake-timeout without a value"},
+	};
+	struct args a;
+	struct opts o;
+	char err[ERRLEN];
+
+	SERVER(&a, "-T", "127.0.0.1:0", "--cert", CERT, "--key", KEY,
+	    "--handshake-timeout", "30", );
+	if (parsed(parse(&o, &a, err), err, "--handshake-timeout 30"))
+		is_int((long long)o.handshake_timeout, 30,
+		    "--handshake-timeout 30");
+	SERVER(&a, "--handshake-timeout=0", "-T", "127.0.0.1:0", "--cert", CERT,
+	    "--key", KEY, );
+	if (parsed(parse(&o, &a, err), err, "--handshake-timeout=0"))
+		is_int((long long)o.handshake_timeout, 0,
+		    "--handshake-timeout=0 (never)");
+	SERVER(&a, "--handshake-timeout", "31536000", );
+	if (parsed(parse(&o, &a, err), err, "--handshake-timeout alone")) {
+		is_int((long long)o.handshake_timeout, 31536000,
+		    "--handshake-timeout 31536000, the largest");
+		ok(o.ntcp == 1 && o.nudp == 1 && o.ntls == 0,
+		    "--handshake-timeout without -T: accepted, the default "
+		    "listeners");
+	}
+	SERVER(&a, "--handshake-timeout", "007", );
+	if (parsed(parse(&o, &a, err), err, "--handshake-timeout 007"))
+		is_int((long long)o.handshake_timeout, 7,
+		    "--handshake-timeout 007: leading zeros are decimal");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		SERVER(&a, bad[i].arg, );
+		check_server_error(&a, bad[i].want, bad[i].name);
+	}
+}
+
+/* The TLS options' errors, each exactly: what is missing, empty files,
+ * bad addresses; an option's own error before the cross-checks. */
+static void
+test_tls_errors(void)
+{
+	static const struct {
+		const char *argv[10];
+		const char *want, *name;
+	} cases[] = {
+	    {{"-T", "127.0.0.1:0"}, "--tls needs --cert and --key",
+	        "-T without --cert and --key"},
+	    {{"-T", "127.0.0.1:0", "--cert", CERT},
+	        "--tls needs --cert and --key", "-T without --key"},
+	    {{"-T", "127.0.0.1:0", "--key", KEY},
+	        "--tls needs --cert and --key", "-T without --cert"},
+	    {{"-T", "127.0.0.1:0", "--client-ca", CA, "--client-name", "x"},
+	        "--tls needs --cert and --key",
+	        "-T with --client-ca and --client-name but no --cert, --key"},
+	    {{"--cert", CERT}, "--cert needs a --tls listener",
+	        "--cert without -T"},
+	    {{"--key", KEY}, "--key needs a --tls listener",
+	        "--key without -T"},
+	    {{"--client-ca", CA}, "--client-ca needs a --tls listener",
+	        "--client-ca without -T"},
+	    {{"-t", "127.0.0.1:0", "-u", "127.0.0.1:0", "--cert", CERT, "--key",
+	         KEY},
+	        "--cert needs a --tls listener",
+	        "--cert and --key with -t and -u only"},
+	    {{"--key", KEY, "--client-ca", CA}, "--key needs a --tls listener",
+	        "--key and --client-ca without -T"},
+	    {{"--client-ca", CA, "--client-name", "x"},
+	        "--client-ca needs a --tls listener",
+	        "--client-ca and --client-name without -T"},
+	    {{"--client-name", "x"}, "--client-name needs --client-ca",
+	        "--client-name alone"},
+	    {{"-T", "127.0.0.1:0", "--cert", CERT, "--key", KEY,
+	         "--client-name", "x"},
+	        "--client-name needs --client-ca",
+	        "-T with --client-name but no --client-ca"},
+	    {{"--cert", ""}, "--cert: empty path", "--cert ''"},
+	    {{"--key="}, "--key: empty path", "--key= (empty)"},
+	    {{"--client-ca", ""}, "--client-ca: empty path", "--client-ca ''"},
+	    {{"-T", "127.0.0.1:0", "--cert", "", "--key", KEY},
+	        "--cert: empty path",
+	        "an empty --cert with -T: the path's error, not -T's"},
+	    {{"--cert", CERT, "--bogus"}, "unknown option '--bogus'",
+	        "a later unknown option before the cross-checks"},
+	    {{"-T"}, "option '-T' needs an argument", "-T without a value"},
+	    {{"--tls"}, "option '--tls' needs an argument",
+	        "--tls without a value"},
+	    {{"--cert"}, "option '--cert' needs an argument",
+	        "--cert without a value"},
+	    {{"--key"}, "option '--key' needs an argument",
+	        "--key without a value"},
+	    {{"--client-ca"}, "option '--client-ca' needs an argument",
+	        "--client-ca without a value"},
+	    {{"--client-name"}, "option '--client-name' needs an argument",
+	        "--client-name without a value"},
+	    {{"-T", "1.2.3.4:65536"}, "--tls '1.2.3.4:65536': bad port",
+	        "-T with a port above 65535"},
+	    {{"--tls=::1:80"}, "--tls '::1:80': IPv6 address needs [brackets]",
+	        "--tls with an unbracketed IPv6"},
+	    {{"-T", "[::1]"}, "--tls '[::1]': missing port", "-T with no port"},
+	    {{"--tls", ""}, "--tls '': empty address",
+	        "--tls with an empty ADDR"},
+	    {{"-t", "127.0.0.1:0", "--tcp-tls", "1"},
+	        "unknown option '--tcp-tls'", "no --tcp-tls"},
+	    {{"--TLS=1"}, "unknown option '--TLS'",
+	        "--TLS (long names are lower case)"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *list[12] = {"peerlogd"};
+		struct args a;
+		size_t k;
+
+		for (k = 0; k < 10 && cases[i].argv[k] != NULL; k++)
+			list[k + 1] = cases[i].argv[k];
+		list[k + 1] = NULL;
+		args_fill(&a, list);
+		check_server_error(&a, cases[i].want, cases[i].name);
+	}
+}
+
+/* A bad --client-name: "--client-name 'VALUE': reason", VALUE escaped,
+ * reported where it stands, before any cross-check. */
+static void
+test_client_name_errors(void)
+{
+	static const struct {
+		const char *arg, *want, *name;
+	} cases[] = {
+	    {"", "--client-name '': empty", "an empty name"},
+	    {".", "--client-name '.': empty", "a name of only a dot"},
+	    {"sha256:",
+	        "--client-name 'sha256:': not 64 hex digits after "
+	        "sha256:",
+	        "sha256: and no digits"},
+	    {"sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
+	     "0123456789abcdeg",
+	        "--client-name 'sha256:0123456789abcdef0123456789abcdef"
+	        "0123456789abcdef0123456789abcdeg': not 64 hex digits after "
+	        "sha256:",
+	        "a pin with a g in it, shown whole"},
+	    {"Sha256:0123",
+	        "--client-name 'Sha256:0123': not 64 hex digits "
+	        "after sha256:",
+	        "a pin too short, its prefix in mixed case"},
+	    {"sha256:01:23456789abcdef0123456789abcdef0123456789abcdef"
+	     "0123456789abcdef",
+	        "--client-name 'sha256:01:23456789abcdef0123456789abcdef"
+	        "0123456789abcdef0123456789abcdef': a colon between every "
+	        "byte pair of sha256: or none",
+	        "a pin with one colon"},
+	    {"a.*.example",
+	        "--client-name 'a.*.example': '*' only as the "
+	        "first label",
+	        "a '*' inside a name"},
+	    {"*x.example",
+	        "--client-name '*x.example': '*' only as the first "
+	        "label",
+	        "a '*' in a first label"},
+	    {"*.", "--client-name '*.': nothing after '*.'", "'*.' alone"},
+	    {"*.a..b", "--client-name '*.a..b': an empty label after '*.'",
+	        "an empty label after '*.'"},
+	    {"a\001b", "--client-name 'a\\x01b': a control byte",
+	        "a control byte, shown escaped"},
+	    {"a\177b", "--client-name 'a\\x7fb': a control byte",
+	        "DEL, shown escaped"},
+	};
+	char err[ERRLEN], value[300];
+	struct args a;
+	struct opts o;
+	enum opts_result rc;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		SERVER(&a, "--client-name", cases[i].arg, );
+		check_server_error(&a, cases[i].want, cases[i].name);
+	}
+
+	/* With -T, --cert, --key and --client-ca the same error, and the
+	 * '=' form says the same. */
+	SERVER(&a, "-T", "127.0.0.1:0", "--cert", CERT, "--key", KEY,
+	    "--client-ca", CA, "--client-name", "ok.example",
+	    "--client-name=*.", );
+	check_server_error(&a, "--client-name '*.': nothing after '*.'",
+	    "a bad --client-name=VALUE after a good one, with mutual TLS");
+
+	/* The longest name is 255 bytes; one more is an error that shows the
+	 * start of the value. */
+	memset(value, 'a', 255);
+	value[255] = '\0';
+	SERVER(&a, "-T", "127.0.0.1:0", "--cert", CERT, "--key", KEY,
+	    "--client-ca", CA, "--client-name", value, );
+	rc = parse(&o, &a, err);
+	ok(rc == OPTS_RUN && o.nclient_names == 1 &&
+	        o.client_names[0].len == 255,
+	    "--client-name of 255 bytes is accepted");
+	value[255] = 'a';
+	value[256] = '\0';
+	SERVER(&a, "--client-name", value, );
+	rc = parse(&o, &a, err);
+	is_int(rc, OPTS_ERROR, "--client-name of 256 bytes fails");
+	ok(strncmp(err, "--client-name 'aaaa", 19) == 0 &&
+	        strlen(err) > strlen("': longer than 255 bytes") &&
+	        strcmp(err + strlen(err) - strlen("': longer than 255 bytes"),
+	            "': longer than 255 bytes") == 0 &&
+	        strlen(err) < ERRLEN - 1,
+	    "--client-name of 256 bytes: \"--client-name 'aaa...': longer "
+	    "than 255 bytes\" (got \"%s\")",
+	    err);
+}
+
+/* -h and -V win over the TLS cross-checks, as over every other error
+ * that has not been seen yet. */
+static void
+test_tls_help_version(void)
+{
+	struct args a;
+	struct opts o;
+	char err[ERRLEN];
+
+	SERVER(&a, "--cert", CERT, "-h", );
+	is_int(
+	    parse(&o, &a, err), OPTS_HELP, "--cert without -T, then -h: usage");
+	SERVER(&a, "-T", "127.0.0.1:0", "--version", );
+	is_int(parse(&o, &a, err), OPTS_VERSION,
+	    "-T without --cert, then --version: the version");
+	SERVER(&a, "--cert", "", "-h", );
+	is_int(parse(&o, &a, err), OPTS_ERROR,
+	    "an empty --cert before -h: the error");
+}
+
+/* Check one line of peerlogd's usage (len bytes at s): under 80 columns;
+ * an option line ("  -t, --tcp ADDR  text", "      --name ARG  text")
+ * has its text at column 26, or none (then it goes on the next line); a
+ * continuation line starts at column 26; the synopsis continues under the
+ * first option. Returns false and says why when it is not so. */
+static bool
+usage_line_ok(const char *s, size_t len, bool *synopsis)
+{
+	size_t indent = strspn(s, " "), i;
+
+	if (len >= 80) {
+		diag("usage line of %zu columns: %.*s", len, (int)len, s);
+		return false;
+	}
+	if (indent == 0 || indent >= len) {
+		*synopsis = *synopsis && strncmp(s, "usage:", 6) == 0;
+		return true;
+	}
+	if (*synopsis) {
+		if (s[indent] == '[' && indent == strlen("usage: peerlogd "))
+			return true;
+		*synopsis = false;
+	}
+	if (indent == 2 || indent == 6) {
+		for (i = indent;
+		     i + 1 < len && !(s[i] == ' ' && s[i + 1] == ' '); i++)
+			;
+		if (i + 1 >= len)
+			return true;
+		i += strspn(s + i, " ");
+		if (i == 26)
+			return true;
+		diag("usage text at column %zu, not 26: %.*s", i, (int)len, s);
+		return false;
+	}
+	if (indent == 26)
+		return true;
+	diag("usage line indented %zu, not 26: %.*s", indent, (int)len, s);
+	return false;
+}
+
+/* peerlogd's usage: every line fits 80 columns and the option texts are
+ * lined up. */
+static void
+test_usage_layout(void)
+{
+	const char *s = opts_usage;
+	bool all = true, synopsis = true;
+	size_t lines = 0;
+
+	while (*s != '\0') {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - s) : strlen(s);
+
+		if (!usage_line_ok(s, len, &synopsis))
+			all = false;
+		lines++;
+		s += nl != NULL ? len + 1 : len;
+	}
+	ok(all && lines > 20,
+	    "peerlogd's usage: under 80 columns, texts at column 26");
+	ok(strlen(opts_usage) > 0 && opts_usage[strlen(opts_usage) - 1] == '\n',
+	    "peerlogd's usage ends with a newline");
+}
+
 /* Run every option test. */
 int
 main(void)
@@ -658,6 +1339,15 @@ main(void)
 	test_reparse();
 	test_usage();
 	test_framing();
+	test_tls_listeners();
+	test_tls_too_many();
+	test_client_names();
+	test_handshake_timeout();
+	test_tls_errors();
+	test_client_name_errors();
+	test_tls_help_version();
+	test_usage_layout();
 	test_client();
+	test_client_tls();
 	return done_testing();
 }
