@@ -101,7 +101,9 @@ def test_first_of_several_dns_names_is_the_identity(start_server, pki):
     ("back\\slash", "back\\\\slash"),
     ("tab\there", "tab\\there"),
     ("a=b,c", "a=b,c"),
-], ids=["space", "utf8", "backslash", "tab", "punctuation"])
+    ("ctl\x01\x1b[31m", "ctl\\x01\\x1b[31m"),
+    ("c1 \u0085", "c1\\x20\\xc2\\x85"),
+], ids=["space", "utf8", "backslash", "tab", "punctuation", "control", "c1-control"])
 def test_cn_is_escaped_like_a_message_with_space_as_x20(start_server, pki, cn, shown):
     srv = mtls(start_server, pki)
     cert, key = pki.client(f"esc-{shown}", cn=cn)

@@ -11,6 +11,7 @@ Assumptions where the SPEC is silent (see the report):
 import os
 import shutil
 import signal
+import subprocess
 import time
 
 import pytest
@@ -125,7 +126,7 @@ def test_sighup_new_certificate_for_new_connections_open_one_untouched(
 
 
 @pytest.mark.parametrize("broken", ["garbage-key", "missing-key", "garbage-cert",
-                                    "key-of-another-cert", "empty-cert"])
+                                    "key-of-another-cert", "empty-cert", "encrypted-key"])
 def test_failed_reload_keeps_the_old_files_and_says_why_once(
         start_server, pki, files, broken):
     srv = start_server(*files.args())
@@ -143,6 +144,12 @@ def test_failed_reload_keeps_the_old_files_and_says_why_once(
     elif broken == "empty-cert":
         files.put(files.cert, data=b"")
         named = files.cert
+    elif broken == "encrypted-key":
+        # A passphrase is never asked for (a daemon has no one to ask).
+        enc = files.key + ".enc"
+        subprocess.run(["openssl", "pkey", "-in", files.key, "-aes256", "-passout",
+                        "pass:secret", "-out", enc], check=True, capture_output=True)
+        files.put(files.key, enc)
     else:
         # A new certificate with the old key: they do not match.
         files.put(files.cert, other_cert)
