@@ -47,6 +47,18 @@ tls_reason(char *err, size_t errlen, const char *fallback, bool first)
 	ERR_clear_error();
 }
 
+/* A key needs no passphrase: one that asks for it is refused, never
+ * prompted for (a daemon has no terminal, a reload must not block). */
+static int
+tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return 0;
+}
+
 /* A context from the files, or NULL with err set. */
 static SSL_CTX *
 tls_make(const struct opts *o, char *err, size_t errlen)
@@ -76,6 +88,7 @@ tls_make(const struct opts *o, char *err, size_t errlen)
 	 * and gets the next on the resumed connection; each costs CPU at
 	 * every full handshake. */
 	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
 		tls_reason(why, sizeof why, "cannot load", true);
 		snprintf(err, errlen, "--cert %s: %s", o->cert, why);
