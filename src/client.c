@@ -394,8 +394,14 @@ client_tls_fail(struct client *c)
 	char buf[256];
 	long v = SSL_get_verify_result(c->ssl);
 
-	if (client_tls_flush(c) == 0)
-		(void)evbuffer_write(bufferevent_get_output(c->bev), c->fd);
+	/* The bufferevent freezes its output's start against other writers:
+	 * unfrozen for this one last write, or the alert never leaves. */
+	if (client_tls_flush(c) == 0) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, c->fd);
+		evbuffer_freeze(out, 1);
+	}
 	if (!c->handshaken && v != X509_V_OK) {
 		ERR_clear_error();
 		client_fail(c, "tls: certificate verify failed: %s",

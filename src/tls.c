@@ -34,7 +34,7 @@ static void
 tls_reason(char *err, size_t errlen, const char *fallback, bool first)
 {
 	unsigned long e = first ? ERR_peek_error() : ERR_peek_last_error();
-	const char *r = e == 0 ? NULL
+	const char *r = e == 0                ? NULL
 	                : ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e))
 	                                      : ERR_reason_error_string(e);
 
@@ -78,7 +78,10 @@ tls_make(const struct opts *o, char *err, size_t errlen)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	                             SSL_OP_CIPHER_SERVER_PREFERENCE |
 	                             SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* The chain sent is --cert's, as its file has it: not completed from
+	 * the --client-ca store, whose root would go to every client. */
+	SSL_CTX_set_mode(
+	    ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	/* No server-side session cache (its memory grows with clients);
@@ -111,7 +114,8 @@ tls_make(const struct opts *o, char *err, size_t errlen)
 		if (names == NULL || SSL_CTX_load_verify_locations(
 		                         ctx, o->client_ca, NULL) != 1) {
 			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			tls_reason(why, sizeof why, "no certificate in it", true);
+			tls_reason(
+			    why, sizeof why, "no certificate in it", true);
 			snprintf(err, errlen, "--client-ca %s: %s",
 			    o->client_ca, why);
 			goto fail;

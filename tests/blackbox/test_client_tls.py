@@ -854,3 +854,23 @@ def test_end_to_end_over_ipv6(start_server, pki):
     peer, recs = logged(srv, r.stderr)
     assert peer.startswith("[::1]:")
     assert ("tls", peer, "msg", "over v6") in recs
+
+
+def test_end_to_end_a_refused_server_hears_the_clients_alert(start_server,
+                                                            pki):
+    # The client checks the chain against another CA: it refuses, and the
+    # alert it makes reaches peerlogd, whose reject names it.
+    srv = peerlogd_tls(start_server, pki)
+    _, port = srv.tls_addr
+    r = run_client(["--tls", "--ca", pki.other_ca.ca_cert, "127.0.0.1",
+                    str(port)], b"never sent\n")
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines()[-1] == (
+        "peerlog: tls: certificate verify failed: "
+        "unable to get local issuer certificate")
+    recs = srv.wait_for(lambda rs: any(x[2] == "reject" for x in rs),
+                        "the reject")
+    rejects = [x for x in recs if x[2] == "reject"]
+    assert [x[3] for x in rejects] == [
+        "reason=tls error=tlsv1\\x20alert\\x20unknown\\x20ca"], rejects
+    assert not any(x[2] == "msg" for x in recs)
