@@ -110,7 +110,7 @@ def test_v1_tcp4_exact_records(psrv):
         ("tcp", peer, "connect", f"via={via}"),
         ("tcp", peer, "msg", "hello world"),
         ("tcp", peer, "msg", "bye"),
-        ("tcp", peer, "disconnect", "reason=eof msgs=2 bytes=18"),
+        ("tcp", peer, "disconnect", "reason=eof msgs=2 bytes=17"),
     ]
     assert via.startswith("127.0.0.1:")
     assert psrv.of(via) == []
@@ -181,7 +181,7 @@ def test_v1_unknown_of_107_bytes_is_taken(psrv):
 
 def test_v1_longest_tcp6_header(psrv):
     port = 65535
-    src = "2001:db8:ffff:ffff:ffff:ffff:ffff:fff1"
+    src = "fe80:ffff:ffff:ffff:ffff:ffff:ffff:fff1"
     hdr = v1(src, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", port, 65535)
     assert len(hdr) == 104
     peer = f"[{src}]:{port}"
