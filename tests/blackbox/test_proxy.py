@@ -547,8 +547,8 @@ V1_BAD = {
 @pytest.mark.parametrize("data", list(V1_BAD.values()), ids=list(V1_BAD))
 def test_malformed_v1_is_rejected(start_server, data):
     srv = start_server("-t", "127.0.0.1:0", *TRUST)
-    via = expect_reject(srv, [data])
-    no_records_of(srv, via)
+    expect_reject(srv, [data])
+    no_records_of(srv)
 
 
 def v2_with_byte(i, value, base=None):
@@ -579,24 +579,24 @@ def test_malformed_v2_is_rejected(start_server, data):
     2049 bytes are never sent (the default --handshake-timeout is 10 s, the
     wait bound shorter)."""
     srv = start_server("-t", "127.0.0.1:0", *TRUST)
-    via = expect_reject(srv, [data])
-    no_records_of(srv, via)
+    expect_reject(srv, [data])
+    no_records_of(srv)
 
 
 def test_v1_over_107_bytes_without_lf_is_rejected(start_server):
     srv = start_server("-t", "127.0.0.1:0", *TRUST)
     data = b"PROXY UNKNOWN " + b"x" * 94
     assert len(data) == 108
-    via = expect_reject(srv, [data])
-    no_records_of(srv, via)
+    expect_reject(srv, [data])
+    no_records_of(srv)
 
 
 def test_v1_of_108_bytes_with_crlf_is_rejected(start_server):
     srv = start_server("-t", "127.0.0.1:0", *TRUST)
     data = v1_unknown(b" " + b"x" * (108 - len(v1_unknown()) - 1))
     assert len(data) == 108
-    via = expect_reject(srv, [data + b"secret\n"])
-    no_records_of(srv, via)
+    expect_reject(srv, [data + b"secret\n"])
+    no_records_of(srv)
 
 
 def test_v1_long_garbage_bytewise_is_rejected(start_server):
@@ -621,8 +621,8 @@ def test_v1_long_garbage_bytewise_is_rejected(start_server):
 ])
 def test_incomplete_header_then_eof_is_rejected(start_server, part):
     srv = start_server("-t", "127.0.0.1:0", *TRUST)
-    via = expect_reject(srv, [part] if part else [], close=True)
-    no_records_of(srv, via)
+    expect_reject(srv, [part] if part else [], close=True)
+    no_records_of(srv)
 
 
 @pytest.mark.parametrize("part", [
