@@ -4,9 +4,11 @@ of TCP and TLS listeners (HAProxy passes the TLS bytes through; the Python
 client does TLS end to end). peerlogd must log the Python client's own
 address and port (its getsockname()) and via= the address of HAProxy's
 connection to peerlogd (checked: a socket that the haproxy process holds).
-HAProxy's health checks (`check`, which with send-proxy send a v1 UNKNOWN
-or v2 LOCAL header) must be harmless: connect/disconnect of the proxy's own
-address, never a reject.
+HAProxy's health checks (`check`, which with send-proxy-v2 send a v2 LOCAL
+header, and with send-proxy a v1 TCP4 header naming the check connection
+itself) must be harmless: connect/disconnect of the proxy's own address,
+never a reject. (A check without send-proxy never reaches peerlogd: HAProxy
+resets it right after the SYN-ACK.)
 
 Every haproxy runs in the foreground (-db) in its own session, and is
 stopped by its PID.
@@ -295,9 +297,10 @@ def test_tls_behind_haproxy_send_proxy_v1_json(start_server, haproxy, pki):
 
 @pytest.mark.parametrize("opt", ["send-proxy", "send-proxy-v2"])
 def test_health_checks_with_proxy_headers_are_harmless(start_server, haproxy, opt):
-    """`check` with send-proxy sends a v1 UNKNOWN / v2 LOCAL header on each
-    check connection: peerlogd serves it as the proxy's own (no via=), it
-    sends nothing and goes; real clients still get their own address."""
+    """`check` with send-proxy(-v2) sends a header on each check connection
+    (v2 LOCAL; v1 TCP4 naming the check connection itself), nothing else,
+    and resets it: peerlogd serves it as the proxy's own address, never a
+    reject; real clients still get their own address."""
     srv = start_server("-t", "127.0.0.1:0", "--proxy", "127.0.0.1/32")
     hap = haproxy(srv.tcp_addr, f"{opt} check inter 100ms")
 
@@ -323,8 +326,13 @@ def test_health_checks_with_proxy_headers_are_harmless(start_server, haproxy, op
     assert len(others) >= 3
     for p, rs in others.items():
         assert split_addr(p)[0] == "127.0.0.1"
+        # v2: LOCAL, the proxy's own address and no via=; v1: HAProxy 2.6
+        # names the check connection itself (PROXY TCP4 with its own
+        # addresses), so the client named and via= are the same address.
+        check_connect = (("tcp", p, "connect") if opt == "send-proxy-v2"
+                         else ("tcp", p, "connect", f"via={p}"))
         if len(rs) == 2:
-            assert rs[0] == ("tcp", p, "connect")
+            assert rs[0] == check_connect
             assert re.fullmatch(r"reason=(eof|reset) msgs=0 bytes=0", rs[1][3]), rs
         else:
-            assert rs == [("tcp", p, "connect")], rs  # a check still open
+            assert rs == [check_connect], rs  # a check still open
