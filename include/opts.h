@@ -41,6 +41,8 @@ struct opts {
 	unsigned long max_per_source; /* clients from one address, 0 = any */
 	struct cidr allow[OPTS_MAX_ALLOW];
 	size_t nallow;
+	struct cidr proxy[OPTS_MAX_ALLOW]; /* --proxy: trusted load balancers */
+	size_t nproxy;
 };
 
 /*
@@ -61,8 +63,9 @@ struct client_opts {
 	bool tls; /* --tls; never with udp */
 	enum client_family family;
 	const char *host; /* default "localhost" */
-	const char *port; /* default "1234", "1235" with -u, "1236" with --tls */
-	const char *ca;   /* --ca FILE, or NULL: the system's CA store */
+	const char
+	    *port;      /* default "1234", "1235" with -u, "1236" with --tls */
+	const char *ca; /* --ca FILE, or NULL: the system's CA store */
 	const char *cert; /* --cert FILE and --key FILE: both or neither */
 	const char *key;
 };

@@ -90,6 +90,7 @@ void server_log(struct server *s, const char *proto, const char *peer,
     const struct record_kv *kv, size_t nkv);
 char *server_log_room(struct server *s, size_t need);
 bool server_allowed(const struct server *s, const struct sockaddr *sa);
+bool server_trusted(const struct server *s, const struct sockaddr *sa);
 /* Most key=values a reject record carries besides its reason. */
 #define SERVER_REJECT_EXTRA 3
 void server_reject(struct server *s, const char *proto, const char *peer,

@@ -34,6 +34,7 @@ enum {
 	OPT_CLIENT_CA,
 	OPT_CLIENT_NAME,
 	OPT_HANDSHAKE_TIMEOUT,
+	OPT_PROXY,
 };
 
 /* What the scanner returns besides an option id. */
@@ -75,6 +76,7 @@ static const struct opt_def server_defs[] = {
     {"client-ca", 0, OPT_CLIENT_CA, true},
     {"client-name", 0, OPT_CLIENT_NAME, true},
     {"handshake-timeout", 0, OPT_HANDSHAKE_TIMEOUT, true},
+    {"proxy", 0, OPT_PROXY, true},
     {"help", 'h', 'h', false},
     {"version", 'V', 'V', false},
     {NULL, 0, 0, false},
@@ -124,6 +126,9 @@ const char opts_usage[] =
     "                          octet-counted frames (LEN SP MSG) (default lf)\n"
     "      --allow CIDR        serve only peers inside CIDR (repeatable;\n"
     "                          default all)\n"
+    "      --proxy CIDR        TCP and TLS connections from inside CIDR (a\n"
+    "                          load balancer) begin with a PROXY protocol\n"
+    "                          v1 or v2 header (repeatable; default none)\n"
     "      --cert FILE         the TLS listeners' certificate chain (PEM)\n"
     "      --key FILE          the private key of --cert (PEM)\n"
     "      --client-ca FILE    TLS clients must present a certificate signed\n"
@@ -133,8 +138,9 @@ const char opts_usage[] =
     "                          label) or has the fingerprint sha256:HEX\n"
     "                          (repeatable; needs --client-ca)\n"
     "      --handshake-timeout SEC\n"
-    "                          close a TLS client whose handshake is not done\n"
-    "                          in SEC; 0 = never (0..31536000, default 10)\n"
+    "                          close a TLS or PROXY client whose handshake\n"
+    "                          or header is not done in SEC; 0 = never\n"
+    "                          (0..31536000, default 10)\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
@@ -377,24 +383,24 @@ opts_addr(
 	return 0;
 }
 
-/* Parse an --allow CIDR and append it to o->allow. */
+/* Parse an --allow or --proxy CIDR and append it to list (n so far). */
 static int
-opts_allow(struct opt_scan *sc, struct opts *o)
+opts_cidr(struct opt_scan *sc, const char *name, struct cidr *list, size_t *n)
 {
 	char shown[256];
 	const char *why;
 
-	if (o->nallow == OPTS_MAX_ALLOW) {
-		opts_err(sc, "--allow: too many networks (at most %d)",
+	if (*n == OPTS_MAX_ALLOW) {
+		opts_err(sc, "--%s: too many networks (at most %d)", name,
 		    OPTS_MAX_ALLOW);
 		return -1;
 	}
-	if (cidr_parse(sc->arg, &o->allow[o->nallow], &why) == -1) {
+	if (cidr_parse(sc->arg, &list[*n], &why) == -1) {
 		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
-		opts_err(sc, "--allow '%s': %s", shown, why);
+		opts_err(sc, "--%s '%s': %s", name, shown, why);
 		return -1;
 	}
-	o->nallow++;
+	(*n)++;
 	return 0;
 }
 
@@ -536,7 +542,9 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	case OPT_FRAMING:
 		return opts_framing(sc, o);
 	case OPT_ALLOW:
-		return opts_allow(sc, o);
+		return opts_cidr(sc, "allow", o->allow, &o->nallow);
+	case OPT_PROXY:
+		return opts_cidr(sc, "proxy", o->proxy, &o->nproxy);
 	}
 	return -1;
 }

@@ -22,6 +22,7 @@
 
 #include "frame.h"
 #include "prog.h"
+#include "proxy.h"
 #include "server.h"
 #include "source.h"
 #include "tls.h"
@@ -39,12 +40,13 @@
 #define PEER_FD_RESERVE 4
 
 /*
- * Where a connection is in its life. Each phase before PEER_LINES (the TLS
- * handshake; the PROXY header next) may reject it with a reason and is
- * bounded by the deadline peer_deadline gives; the connect record is
- * written on entering PEER_LINES.
+ * Where a connection is in its life. Each phase before PEER_LINES (the
+ * PROXY header, the TLS handshake) may reject it with a reason and is
+ * bounded by the deadline peer_deadline gives (--handshake-timeout from
+ * the accept); the connect record is written on entering PEER_LINES.
  */
 enum peer_phase {
+	PEER_PROXY,    /* from a --proxy source: its header is awaited */
 	PEER_ACCEPTED, /* accepted: nothing read yet, or (TLS) handshaking */
 	PEER_LINES,    /* its bytes are messages */
 	PEER_CLOSED,   /* unlinked: freed once the callbacks unwind */
@@ -60,6 +62,7 @@ struct peer_tls {
 	struct evbuffer *in; /* from the lines phase on */
 	char *tail;          /* record_head's tail, or NULL */
 	size_t tail_len;
+	char via[ADDR_STRLEN]; /* the proxy that sent its header, or "" */
 	bool sound; /* no protocol or socket error: close_notify at close */
 };
 
@@ -380,6 +383,8 @@ peer_feed(struct peer *p, const char *buf, size_t n)
 }
 
 static void peer_tls_watch(struct peer *p, short what);
+static void peer_handshake_expired(struct peer *p);
+static void peer_lines(struct peer *p, const struct record_kv *kv, size_t nkv);
 
 /*
  * peer_read for a TLS client: decrypt up to PEER_READ bytes, as many
@@ -572,11 +577,12 @@ peer_read_more(struct peer *p, bool read)
 	p->left = (unsigned)evbuffer_get_length(bufferevent_get_input(p->bev));
 }
 
-/* Whether p is still in its TLS handshake. */
+/* Whether p is still in its PROXY header or its TLS handshake. */
 static inline bool
 peer_handshaking(const struct peer *p)
 {
-	return peer_is_tls(p) && p->phase == PEER_ACCEPTED;
+	return p->phase == PEER_PROXY ||
+	       (peer_is_tls(p) && p->phase == PEER_ACCEPTED);
 }
 
 /* Milliseconds left of a handshake's --handshake-timeout (counted from
@@ -807,7 +813,7 @@ peer_tls_admit(struct peer *p)
 {
 	struct server *s = p->conf->server;
 	struct tls_client c;
-	struct record_kv kv[4] = {{"tls", NULL, 0}};
+	struct record_kv kv[5] = {{"tls", NULL, 0}};
 	size_t nkv = 0;
 
 	tls_identify(s->tls, p->tls->ssl, &c);
@@ -822,6 +828,8 @@ peer_tls_admit(struct peer *p)
 		peer_tls_refuse(p, REJECT_CLIENT_NAME, kv + 2, nkv - 2);
 		return;
 	}
+	if (p->tls->via[0] != '\0')
+		kv[nkv++] = (struct record_kv){"via", p->tls->via, 0};
 	if ((c.cert && s->opts->format == RECORD_JSON &&
 	        peer_tls_tail(p, &c) != 0) ||
 	    (p->tls->in = evbuffer_new()) == NULL) {
@@ -843,10 +851,12 @@ peer_tls_handshake(struct peer *p)
 	struct server *s = p->conf->server;
 	char err[TLS_ERR_MAX];
 
-	if (p->tls == NULL) {
-		p->tls = calloc(1, sizeof(*p->tls));
-		if (p->tls == NULL ||
-		    (p->tls->ssl = tls_new(s->tls, p->fd)) == NULL) {
+	if (p->tls == NULL && (p->tls = calloc(1, sizeof(*p->tls))) == NULL) {
+		peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+		return false;
+	}
+	if (p->tls->ssl == NULL) {
+		if ((p->tls->ssl = tls_new(s->tls, p->fd)) == NULL) {
 			peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
 			return false;
 		}
@@ -913,9 +923,127 @@ peer_tls_cb(struct peer *p, short what)
 	if (p->phase == PEER_LINES)
 		peer_tls_input(p, what);
 	else if (what & EV_TIMEOUT)
-		peer_tls_refuse(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
+		peer_handshake_expired(p);
 	else
 		peer_tls_handshake(p);
+}
+
+/* The deadline of the header or handshake passed. */
+static void
+peer_handshake_expired(struct peer *p)
+{
+	static const char timeout[] = "timeout";
+	struct record_kv kv[] = {{"error", timeout, sizeof(timeout) - 1}};
+
+	if (p->phase == PEER_PROXY)
+		peer_tls_refuse(p, REJECT_PROXY, kv, 1);
+	else
+		peer_tls_refuse(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
+}
+
+/*
+ * The header is done: the connection is the client's it names (or, for a
+ * LOCAL or UNKNOWN header, the proxy's own), judged by --allow and
+ * --max-per-source as that client, and goes on to its TLS handshake or its
+ * lines, watched level-triggered again.
+ */
+static void
+peer_proxy_done(struct peer *p, const struct proxy_hdr *h)
+{
+	struct server *s = p->conf->server;
+	struct peers *ps = s->peers;
+	char via[ADDR_STRLEN] = "";
+
+	if (!h->local) {
+		const struct sockaddr *sa = (const struct sockaddr *)&h->src;
+		memcpy(via, p->addr, sizeof(via));
+		addr_format(sa, p->addr);
+		if (!server_allowed(s, sa)) {
+			peer_tls_refuse(p, REJECT_ACL, NULL, 0);
+			return;
+		}
+		if (s->opts->max_per_source > 0) {
+			struct source_key src;
+			source_key(sa, &src);
+			if (source_count(&ps->sources, &src) >=
+			    s->opts->max_per_source) {
+				peer_tls_refuse(
+				    p, REJECT_MAX_PER_SOURCE, NULL, 0);
+				return;
+			}
+			/* Counted as the client from now on, not the proxy. */
+			if (source_add(&ps->sources, &src) != 0) {
+				peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+				return;
+			}
+			source_del(&ps->sources, &p->src[0]);
+			p->src[0] = src;
+		}
+	}
+	event_del(p->wait_ev);
+	event_assign(p->wait_ev, s->base, p->fd, EV_READ, peer_wait_cb, p);
+	p->phase = PEER_ACCEPTED;
+	if (peer_is_tls(p)) {
+		/* Its TLS state begins here, to hold via until the connect
+		 * record; OpenSSL's part still waits for the first byte. */
+		if ((p->tls = calloc(1, sizeof(*p->tls))) == NULL) {
+			peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+			return;
+		}
+		memcpy(p->tls->via, via, sizeof(via));
+		peer_tls_watch(p, EV_READ);
+		return;
+	}
+	struct record_kv kv[] = {{"via", via, 0}};
+	peer_lines(p, kv, via[0] != '\0' ? 1 : 0);
+}
+
+/*
+ * A trusted source's bytes came (edge-triggered: each arrival once). The
+ * header is read by peeking, so nothing after it is taken off the socket;
+ * once it is whole, exactly its bytes are. A client silent after a partial
+ * header waits for more bytes or its deadline, with no busy loop; one that
+ * closes after it (EV_CLOSED: the FIN peeking cannot see) is refused.
+ */
+static void
+peer_proxy_cb(struct peer *p, short what)
+{
+	char buf[PROXY_MAX];
+	struct proxy_hdr h;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		peer_handshake_expired(p);
+		return;
+	}
+	do
+		n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	const char *why = n == 0  ? "eof before the header"
+	                  : n < 0 ? strerror(errno)
+	                          : NULL;
+	enum proxy_result r = PROXY_ERROR;
+	if (why == NULL) {
+		r = proxy_parse(buf, (size_t)n, &h);
+		if (r == PROXY_ERROR)
+			why = h.error;
+		else if (r == PROXY_NEED && (size_t)n == sizeof(buf))
+			why = "header too long";
+		else if (r == PROXY_NEED && (what & EV_CLOSED))
+			why = "eof before the header";
+	}
+	if (why == NULL && r == PROXY_DONE &&
+	    recv(p->fd, buf, h.len, MSG_DONTWAIT) != (ssize_t)h.len)
+		why = "short read";
+	if (why != NULL) {
+		struct record_kv kv[] = {{"error", why, strlen(why)}};
+		peer_tls_refuse(p, REJECT_PROXY, kv, 1);
+		return;
+	}
+	if (r == PROXY_DONE)
+		peer_proxy_done(p, &h);
 }
 
 /* A silent client became readable (or stayed silent too long). */
@@ -927,6 +1055,10 @@ peer_wait_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	server_clock(p->conf->server);
+	if (p->phase == PEER_PROXY) {
+		peer_proxy_cb(p, what);
+		return;
+	}
 	if (peer_is_tls(p)) {
 		peer_tls_cb(p, what);
 		return;
@@ -968,7 +1100,10 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 	server_clock(s);
 	addr_format(sa, addr);
 	source_key(sa, &src);
-	if (!server_allowed(s, sa)) {
+	/* A trusted load balancer's connections are judged by --allow and
+	 * --max-per-source as the client its header names. */
+	bool proxied = s->opts->nproxy > 0 && server_trusted(s, sa);
+	if (!proxied && !server_allowed(s, sa)) {
 		peer_refuse(s, conf, fd, addr, REJECT_ACL);
 		return;
 	}
@@ -976,7 +1111,7 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 		peer_refuse(s, conf, fd, addr, REJECT_MAX_CLIENTS);
 		return;
 	}
-	if (s->opts->max_per_source > 0 &&
+	if (!proxied && s->opts->max_per_source > 0 &&
 	    source_count(&ps->sources, &src) >= s->opts->max_per_source) {
 		peer_refuse(s, conf, fd, addr, REJECT_MAX_PER_SOURCE);
 		return;
@@ -994,7 +1129,7 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 		return;
 	}
 	p->conf = conf;
-	p->phase = PEER_ACCEPTED;
+	p->phase = proxied ? PEER_PROXY : PEER_ACCEPTED;
 	p->fd = fd;
 	p->heard = s->now;
 	if (per_source)
@@ -1006,8 +1141,13 @@ peer_accept(struct server *s, const struct listen_conf *conf, int fd,
 	 * these goes: the reserve stays free. */
 	if (!peer_room(s))
 		listen_starved(s, EMFILE);
-	/* A TLS client's handshake comes first, within its deadline. */
-	if (peer_is_tls(p)) {
+	/* A PROXY header, then a TLS client's handshake, come first, within
+	 * their deadline. The header is watched edge-triggered: it is
+	 * peeked at, and a partial one stays unread until more comes. */
+	if (proxied)
+		event_assign(p->wait_ev, s->base, fd,
+		    EV_READ | EV_CLOSED | EV_ET | EV_PERSIST, peer_wait_cb, p);
+	if (proxied || peer_is_tls(p)) {
 		struct timeval tv;
 		if (!s->paused && !s->stopping)
 			peer_arm(p, peer_deadline(p, &tv));
@@ -1082,7 +1222,7 @@ peer_expire(struct peer *p)
 
 	if (peer_handshaking(p)) {
 		if (hs > 0 && s->now - p->heard >= hs)
-			peer_tls_refuse(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
+			peer_handshake_expired(p);
 		return;
 	}
 	if (idle == 0 || idle - (s->now - p->heard) > 0)
@@ -1162,7 +1302,9 @@ peer_drain(struct peer *p)
 
 	/* A TLS client whose handshake can finish with what it sent is
 	 * served; any other has sent nothing that is a message. */
-	if (peer_handshaking(p) && (p->tls == NULL || !peer_tls_handshake(p))) {
+	if (peer_handshaking(p) &&
+	    (p->phase == PEER_PROXY || p->tls == NULL || p->tls->ssl == NULL ||
+	        !peer_tls_handshake(p))) {
 		if (p->phase != PEER_CLOSED)
 			peer_close(p, NULL);
 		return true;

@@ -46,7 +46,7 @@ counters_reject_name(enum reject_reason r)
 {
 	static const char *const names[REJECT_N] = {"acl", "max-clients",
 	    "max-per-source", "error", "tls", "client-name",
-	    "handshake-timeout"};
+	    "handshake-timeout", "proxy"};
 
 	return names[r];
 }
@@ -267,6 +267,16 @@ server_allowed(const struct server *s, const struct sockaddr *sa)
 		return true;
 	for (size_t i = 0; i < s->opts->nallow; i++)
 		if (cidr_match(&s->opts->allow[i], sa))
+			return true;
+	return false;
+}
+
+/* Whether sa is a trusted load balancer (--proxy): it sends a header. */
+bool
+server_trusted(const struct server *s, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < s->opts->nproxy; i++)
+		if (cidr_match(&s->opts->proxy[i], sa))
 			return true;
 	return false;
 }

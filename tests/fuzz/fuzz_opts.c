@@ -184,6 +184,12 @@ check_server(const struct args *a, const struct opts *o)
 		FUZZ_CHECK(c->family == AF_INET || c->family == AF_INET6);
 		FUZZ_CHECK(c->prefix <= (c->family == AF_INET ? 32u : 128u));
 	}
+	FUZZ_CHECK(o->nproxy <= OPTS_MAX_ALLOW);
+	for (size_t i = 0; i < o->nproxy; i++) {
+		const struct cidr *c = &o->proxy[i];
+		FUZZ_CHECK(c->family == AF_INET || c->family == AF_INET6);
+		FUZZ_CHECK(c->prefix <= (c->family == AF_INET ? 32u : 128u));
+	}
 }
 
 /* What the TLS options given are, as bits. */
@@ -219,7 +225,7 @@ tls_missing(unsigned given)
 
 /* What a peerlogd command line that parsed holds, read again. */
 struct walk {
-	size_t ntcp, nudp, ntls, nnames;
+	size_t ntcp, nudp, ntls, nnames, nproxy;
 	const char *cert, *key, *ca;
 	const char *names[MAXARGS];
 };
@@ -272,6 +278,8 @@ walk_args(const struct args *a, struct walk *w)
 			w->ca = value;
 		else if (WALK_IS("client-name"))
 			w->names[w->nnames++] = value;
+		else if (WALK_IS("proxy"))
+			w->nproxy++;
 #undef WALK_IS
 	}
 }
@@ -298,6 +306,7 @@ check_walk(const struct args *a, const struct opts *o)
 		FUZZ_CHECK(o->ntcp == w->ntcp && o->nudp == w->nudp &&
 		           o->ntls == w->ntls);
 	}
+	FUZZ_CHECK(o->nproxy == w->nproxy);
 	FUZZ_CHECK(
 	    o->cert == w->cert && o->key == w->key && o->client_ca == w->ca);
 	FUZZ_CHECK(o->nclient_names == w->nnames);

@@ -225,6 +225,15 @@ test_options(void)
 		ok(o.ntcp == 1 && o.nudp == 1,
 		    "--allow alone keeps the default addresses");
 	}
+	SERVER(&a, "--proxy", "127.0.0.1", "--proxy=fd00::/8", );
+	if (parsed(parse(&o, &a, err), err, "--proxy repeats")) {
+		ok(o.nproxy == 2 && o.proxy[0].family == AF_INET &&
+		        o.proxy[0].prefix == 32 &&
+		        o.proxy[1].family == AF_INET6 &&
+		        o.proxy[1].prefix == 8 && o.nallow == 0,
+		    "--proxy repeats, CIDRs in the order given, apart from "
+		    "--allow");
+	}
 }
 
 /* Help and version. */
@@ -324,6 +333,9 @@ test_errors(void)
 	        "--allow with a prefix above 32"},
 	    {{"--allow", "example.org"}, {"--allow", "example.org"},
 	        "--allow with a name"},
+	    {{"--proxy", "10.0.0.0/33"}, {"--proxy", "10.0.0.0/33"},
+	        "--proxy with a prefix above 32"},
+	    {{"--proxy"}, {"--proxy"}, "--proxy without a value"},
 	    {{"--bogus"}, {"--bogus"}, "an unknown long option"},
 	    {{"-x"}, {"-x", "'x'"}, "an unknown short option"},
 	    {{"--help=yes"}, {"--help"}, "--help with a value"},
