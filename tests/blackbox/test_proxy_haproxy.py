@@ -15,6 +15,7 @@ stopped by its PID.
 """
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -38,19 +39,30 @@ HAPROXY = shutil.which("haproxy") or "haproxy"
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now below the ephemeral range (which clients and port-0
+    listeners draw from), for haproxy's frontend. HAProxy is started again
+    on another one if it is taken in between (see HAProxy)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port for haproxy")
 
 
-def listening(port):
-    """Whether something listens on TCP 127.0.0.1:port (from /proc/net/tcp,
-    so the probe itself makes no connection)."""
+def listening(pid, port):
+    """Whether process pid listens on TCP 127.0.0.1:port (from
+    /proc/net/tcp, so the probe itself makes no connection)."""
     want = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
             fields = line.split()
-            if fields[1] == want and fields[3] == "0A":
+            if fields[1] == want and fields[3] == "0A" and holds_socket(pid, fields[9]):
                 return True
     return False
 
@@ -72,7 +84,11 @@ def tcp_inode(local, remote):
 def holds_socket(pid, inode):
     """Whether process pid has socket inode open."""
     want = f"socket:[{inode}]"
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
         try:
             if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
                 return True
@@ -86,6 +102,14 @@ class HAProxy:
     backend server at target with server options opts."""
 
     def __init__(self, tmp_path, target, opts, name="hap"):
+        for attempt in range(5):
+            if self._start(tmp_path, target, opts, f"{name}-{attempt}"):
+                return
+        raise AssertionError(f"haproxy did not listen: {self.log.read_text()!r}")
+
+    def _start(self, tmp_path, target, opts, name):
+        """Start haproxy on a free port; False if that port was taken
+        meanwhile (haproxy exited saying so)."""
         self.port = free_port()
         self.cfg = tmp_path / f"{name}.cfg"
         self.log = tmp_path / f"{name}.log"
@@ -108,11 +132,14 @@ class HAProxy:
             stdout=self._logf, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
         deadline = time.monotonic() + WAIT
-        while not listening(self.port):
+        while not listening(self.pid, self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
+                if "Address already in use" in self.log.read_text():
+                    return False
                 raise AssertionError(f"haproxy did not listen: {self.log.read_text()!r}")
             time.sleep(0.02)
+        return True
 
     @property
     def addr(self):
