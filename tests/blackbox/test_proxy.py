@@ -872,3 +872,32 @@ def test_tls_json_connect_has_tls_fields_then_via(start_server, pki):
     assert list(recs[0]) == ["proto", "peer", "event", "tls", "cipher", "via"]
     assert [(r["event"], r.get("msg")) for r in recs[1:]] == [("msg", "j"),
                                                             ("disconnect", None)]
+
+
+# ---- --max-per-source counts the named clients, not the proxy ----
+
+def test_max_per_source_counts_the_named_client(start_server):
+    """Behind one proxy every connection has the proxy's source; the limit
+    is per client the header names (the lead's design: --max-per-source
+    judges the named client like --allow)."""
+    srv = start_server("-t", "127.0.0.1:0", *TRUST, "--max-per-source", "1")
+    a_port, b_port, a2_port = next(_ports), next(_ports), next(_ports)
+    a, b, a2 = (f"192.0.2.61:{a_port}", f"192.0.2.62:{b_port}",
+                f"192.0.2.61:{a2_port}")
+    with tcp_connect(srv.tcp_addr) as ca, tcp_connect(srv.tcp_addr) as cb:
+        ca.sendall(v1("192.0.2.61", "192.0.2.200", a_port, 514) + b"a\n")
+        cb.sendall(v1("192.0.2.62", "192.0.2.200", b_port, 514) + b"b\n")
+        srv.wait_record(("tcp", a, "msg", "a"))
+        srv.wait_record(("tcp", b, "msg", "b"))
+        with tcp_connect(srv.tcp_addr) as ca2:
+            ca2.sendall(v1("192.0.2.61", "192.0.2.200", a2_port, 514) + b"secret\n")
+            srv.wait_event(a2, "reject")
+            expect_closed(ca2)
+        finish(ca)
+        finish(cb)
+    srv.wait_event(a, "disconnect")
+    srv.wait_event(b, "disconnect")
+    assert srv.of(a2) == [("tcp", a2, "reject", "reason=max-per-source")]
+    assert [r[2] for r in srv.of(a)] == ["connect", "msg", "disconnect"]
+    assert [r[2] for r in srv.of(b)] == ["connect", "msg", "disconnect"]
+    no_records_of(srv)
