@@ -23,8 +23,9 @@ import time
 
 import pytest
 
-from conftest import (PEERLOGD, WAIT, Server, needs_ipv6, peer_of, requires_peerlogd,
-                      tcp_connect, tls_args, tls_context)
+from conftest import (PEERLOGD, WAIT, Server, group_alive, needs_ipv6, peer_of,
+                      requires_peerlogd, run_peerlogd, tcp_connect, tls_args,
+                      tls_context)
 from proxyhelp import (LOCAL, PP2_TYPE_ALPN, PP2_TYPE_AUTHORITY, PP2_TYPE_NOOP,
                        TCP4, TCP6, UDP4, UNIX_STREAM, UNSPEC, expect_closed,
                        finish, send_bytewise, tlv, v1, v1_unknown, v2)
@@ -912,3 +913,37 @@ def test_max_per_source_counts_the_named_client(start_server):
     assert [r[2] for r in srv.of(a)] == ["connect", "msg", "disconnect"]
     assert [r[2] for r in srv.of(b)] == ["connect", "msg", "disconnect"]
     no_records_of(srv)
+
+
+# ---- the option ----
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "not-a-cidr", "::1/129", ""])
+def test_bad_proxy_cidr_is_one_error_line_and_exit_2(value):
+    rc, out, err, pid = run_peerlogd(["-t", "127.0.0.1:0", "--proxy", value])
+    assert rc == 2, (out, err)
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("peerlogd: --proxy"), err
+    assert value in lines[0]
+    assert not group_alive(pid)
+
+
+def test_help_names_proxy():
+    rc, out, err, _ = run_peerlogd(["--help"])
+    assert rc == 0 and "--proxy" in out
+
+
+def test_json_proxy_reject(start_server):
+    srv = start_server("-t", "127.0.0.1:0", *TRUST, fmt="json")
+    with tcp_connect(srv.tcp_addr) as c:
+        via = peer_of(c)
+        c.sendall(b"PROXY TCP4 junk\r\nsecret\n")
+        srv.wait_for(lambda rs: any(r["peer"] == via for r in rs), "the reject")
+        expect_closed(c)
+    recs = [{k: v for k, v in r.items() if k != "ts"} for r in srv.json_records()
+            if r["peer"] == via]
+    assert len(recs) == 1
+    assert list(recs[0]) == ["proto", "peer", "event", "reason", "error"]
+    assert recs[0]["event"] == "reject" and recs[0]["reason"] == "proxy"
+    assert isinstance(recs[0]["error"], str) and recs[0]["error"]
+    assert not any("secret" in r.get("msg", "") for r in srv.json_records())
