@@ -947,3 +947,50 @@ def test_json_proxy_reject(start_server):
     assert recs[0]["event"] == "reject" and recs[0]["reason"] == "proxy"
     assert isinstance(recs[0]["error"], str) and recs[0]["error"]
     assert not any("secret" in r.get("msg", "") for r in srv.json_records())
+
+
+# ---- the data behind the header is read without a further event ----
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda h, p: v1(h, "192.0.2.200", p, 514), id="v1"),
+    pytest.param(lambda h, p: v2(h, "192.0.2.200", p, 514), id="v2"),
+])
+@pytest.mark.parametrize("size", [1, 300000])
+def test_data_in_the_header_write_is_logged_while_the_client_waits(psrv, make, size):
+    """Header and lines in one write, then the client sends nothing more and
+    keeps the connection open: every line must be logged (nothing may wait
+    for another readable event)."""
+    host, port, peer = named()
+    lines = [b"%06d " % i + b"w" * 50 for i in range(max(1, size // 58))]
+    data = b"\n".join(lines) + b"\n"
+    with tcp_connect(psrv.tcp_addr) as c:
+        via = peer_of(c)
+        c.sendall(make(host, port) + data)
+        psrv.wait_for(lambda rs: sum(1 for r in rs if r[1] == peer and r[2] == "msg")
+                      >= len(lines), f"{len(lines)} msgs of {peer}")
+        finish(c)
+    psrv.wait_event(peer, "disconnect")
+    recs = psrv.of(peer)
+    assert recs[0] == ("tcp", peer, "connect", f"via={via}")
+    assert [r[3] for r in recs[1:-1]] == [l.decode() for l in lines]
+    assert recs[-1] == ("tcp", peer, "disconnect",
+                        f"reason=eof msgs={len(lines)} bytes={len(data)}")
+
+
+def test_local_header_and_data_in_one_write_while_the_client_waits(psrv):
+    with tcp_connect(psrv.tcp_addr) as c:
+        me = peer_of(c)
+        c.sendall(v2(cmd=LOCAL) + b"waiting\n")
+        psrv.wait_record(("tcp", me, "msg", "waiting"))
+        finish(c)
+    psrv.wait_event(me, "disconnect")
+
+
+def test_bytewise_header_then_line_while_the_client_waits(psrv):
+    host, port, peer = named()
+    with tcp_connect(psrv.tcp_addr) as c:
+        send_bytewise(c, v1(host, "192.0.2.200", port, 514))
+        c.sendall(b"after\n")
+        psrv.wait_record(("tcp", peer, "msg", "after"))
+        finish(c)
+    psrv.wait_event(peer, "disconnect")
