@@ -234,7 +234,7 @@ test_v1_bad(void)
 	        "a six-digit port"},
 	    {"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\0\r\n", 33, "bad port",
 	        "a NUL before the line end"},
-	    {"PROXY TCP4 1.2.3\0.4 5.6.7.8 1 2\r\n", 35, "bad v1 address",
+	    {"PROXY TCP4 1.2.3\0.4 5.6.7.8 1 2\r\n", 33, "bad v1 address",
 	        "a NUL in an address"},
 	};
 
