@@ -764,11 +764,12 @@ peer_tls_watch(struct peer *p, short what)
 		peer_arm(p, peer_deadline(p, &tv));
 }
 
-/* Refuse a TLS client in its handshake: a reject record (reason why, and
- * the n key=values at kv), then closed without a disconnect record. */
+/* Refuse a client in its PROXY header or TLS handshake: a reject record
+ * (reason why, and the n key=values at kv), then closed without a
+ * disconnect record. */
 static void
-peer_tls_refuse(struct peer *p, enum reject_reason why,
-    const struct record_kv *kv, size_t n)
+peer_reject(struct peer *p, enum reject_reason why, const struct record_kv *kv,
+    size_t n)
 {
 	struct server *s = p->conf->server;
 
@@ -813,7 +814,7 @@ peer_tls_admit(struct peer *p)
 {
 	struct server *s = p->conf->server;
 	struct tls_client c;
-	struct record_kv kv[5] = {{"tls", NULL, 0}};
+	struct record_kv kv[5];
 	size_t nkv = 0;
 
 	tls_identify(s->tls, p->tls->ssl, &c);
@@ -825,7 +826,7 @@ peer_tls_admit(struct peer *p)
 		kv[nkv++] = (struct record_kv){"fp", c.fp, 0};
 	}
 	if (!c.permitted) {
-		peer_tls_refuse(p, REJECT_CLIENT_NAME, kv + 2, nkv - 2);
+		peer_reject(p, REJECT_CLIENT_NAME, kv + 2, nkv - 2);
 		return;
 	}
 	if (p->tls->via[0] != '\0')
@@ -833,7 +834,7 @@ peer_tls_admit(struct peer *p)
 	if ((c.cert && s->opts->format == RECORD_JSON &&
 	        peer_tls_tail(p, &c) != 0) ||
 	    (p->tls->in = evbuffer_new()) == NULL) {
-		peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+		peer_reject(p, REJECT_ERROR, NULL, 0);
 		return;
 	}
 	p->heard = s->now; /* its idle time starts now */
@@ -852,12 +853,12 @@ peer_tls_handshake(struct peer *p)
 	char err[TLS_ERR_MAX];
 
 	if (p->tls == NULL && (p->tls = calloc(1, sizeof(*p->tls))) == NULL) {
-		peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+		peer_reject(p, REJECT_ERROR, NULL, 0);
 		return false;
 	}
 	if (p->tls->ssl == NULL) {
 		if ((p->tls->ssl = tls_new(s->tls, p->fd)) == NULL) {
-			peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+			peer_reject(p, REJECT_ERROR, NULL, 0);
 			return false;
 		}
 		p->tls->sound = true;
@@ -873,7 +874,7 @@ peer_tls_handshake(struct peer *p)
 	}
 	struct record_kv kv[] = {{"error", err, strlen(err)}};
 	p->tls->sound = false;
-	peer_tls_refuse(p, REJECT_TLS, kv, 1);
+	peer_reject(p, REJECT_TLS, kv, 1);
 	return false;
 }
 
@@ -936,9 +937,9 @@ peer_handshake_expired(struct peer *p)
 	struct record_kv kv[] = {{"error", timeout, sizeof(timeout) - 1}};
 
 	if (p->phase == PEER_PROXY)
-		peer_tls_refuse(p, REJECT_PROXY, kv, 1);
+		peer_reject(p, REJECT_PROXY, kv, 1);
 	else
-		peer_tls_refuse(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
+		peer_reject(p, REJECT_HANDSHAKE_TIMEOUT, NULL, 0);
 }
 
 /*
@@ -959,7 +960,7 @@ peer_proxy_done(struct peer *p, const struct proxy_hdr *h)
 		memcpy(via, p->addr, sizeof(via));
 		addr_format(sa, p->addr);
 		if (!server_allowed(s, sa)) {
-			peer_tls_refuse(p, REJECT_ACL, NULL, 0);
+			peer_reject(p, REJECT_ACL, NULL, 0);
 			return;
 		}
 		if (s->opts->max_per_source > 0) {
@@ -967,13 +968,12 @@ peer_proxy_done(struct peer *p, const struct proxy_hdr *h)
 			source_key(sa, &src);
 			if (source_count(&ps->sources, &src) >=
 			    s->opts->max_per_source) {
-				peer_tls_refuse(
-				    p, REJECT_MAX_PER_SOURCE, NULL, 0);
+				peer_reject(p, REJECT_MAX_PER_SOURCE, NULL, 0);
 				return;
 			}
 			/* Counted as the client from now on, not the proxy. */
 			if (source_add(&ps->sources, &src) != 0) {
-				peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+				peer_reject(p, REJECT_ERROR, NULL, 0);
 				return;
 			}
 			source_del(&ps->sources, &p->src[0]);
@@ -987,7 +987,7 @@ peer_proxy_done(struct peer *p, const struct proxy_hdr *h)
 		/* Its TLS state begins here, to hold via until the connect
 		 * record; OpenSSL's part still waits for the first byte. */
 		if ((p->tls = calloc(1, sizeof(*p->tls))) == NULL) {
-			peer_tls_refuse(p, REJECT_ERROR, NULL, 0);
+			peer_reject(p, REJECT_ERROR, NULL, 0);
 			return;
 		}
 		memcpy(p->tls->via, via, sizeof(via));
@@ -1039,7 +1039,7 @@ peer_proxy_cb(struct peer *p, short what)
 		why = "short read";
 	if (why != NULL) {
 		struct record_kv kv[] = {{"error", why, strlen(why)}};
-		peer_tls_refuse(p, REJECT_PROXY, kv, 1);
+		peer_reject(p, REJECT_PROXY, kv, 1);
 		return;
 	}
 	if (r == PROXY_DONE)
