@@ -9,6 +9,7 @@
 #include "certname.h"
 #include "cidr.h"
 #include "record.h"
+#include "redisurl.h"
 
 #define OPTS_MAX_ADDRS 64
 #define OPTS_MAX_ALLOW 64
@@ -43,6 +44,19 @@ struct opts {
 	size_t nallow;
 	struct cidr proxy[OPTS_MAX_ALLOW]; /* --proxy: trusted load balancers */
 	size_t nproxy;
+	/* Publishing to a Redis stream: with redis_url, and output_set
+	 * false, records go to Redis only. */
+	bool output_set; /* -o given */
+	const char *redis_url;
+	struct redisurl redis;
+	const char *redis_key;
+	unsigned long long redis_maxlen; /* 0 = never trim */
+	/* Running as a service */
+	bool reuseport;
+	bool metrics_set;
+	struct addr_spec metrics; /* --metrics ADDR */
+	const char *user;         /* --user NAME, or NULL */
+	const char *pidfile;      /* --pidfile PATH, or NULL */
 };
 
 /*

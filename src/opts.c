@@ -20,6 +20,7 @@
 #define HANDSHAKE_TIMEOUT_MAX 31536000
 #define TCP_PORT_DEFAULT 1234 /* and the client's "1234" */
 #define UDP_PORT_DEFAULT 1235 /* and the client's "1235" */
+#define REDIS_MAXLEN_MAX 4000000000UL
 
 /* Ids of long-only options; the others use their short letter. */
 enum {
@@ -35,6 +36,13 @@ enum {
 	OPT_CLIENT_NAME,
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_PROXY,
+	OPT_REDIS,
+	OPT_REDIS_KEY,
+	OPT_REDIS_MAXLEN,
+	OPT_REUSEPORT,
+	OPT_METRICS,
+	OPT_USER,
+	OPT_PIDFILE,
 };
 
 /* What the scanner returns besides an option id. */
@@ -77,6 +85,13 @@ static const struct opt_def server_defs[] = {
     {"client-name", 0, OPT_CLIENT_NAME, true},
     {"handshake-timeout", 0, OPT_HANDSHAKE_TIMEOUT, true},
     {"proxy", 0, OPT_PROXY, true},
+    {"redis", 0, OPT_REDIS, true},
+    {"redis-key", 0, OPT_REDIS_KEY, true},
+    {"redis-maxlen", 0, OPT_REDIS_MAXLEN, true},
+    {"reuseport", 0, OPT_REUSEPORT, false},
+    {"metrics", 0, OPT_METRICS, true},
+    {"user", 0, OPT_USER, true},
+    {"pidfile", 0, OPT_PIDFILE, true},
     {"help", 'h', 'h', false},
     {"version", 'V', 'V', false},
     {NULL, 0, 0, false},
@@ -141,6 +156,18 @@ const char opts_usage[] =
     "                          close a TLS or PROXY client whose handshake\n"
     "                          or header is not done in SEC; 0 = never\n"
     "                          (0..31536000, default 10)\n"
+    "      --redis URL         publish every record to a Redis stream:\n"
+    "                          redis://HOST[:PORT][/DB] or unix:PATH (with\n"
+    "                          no -o, to Redis only)\n"
+    "      --redis-key KEY     the stream's key (default peerlog)\n"
+    "      --redis-maxlen N    keep the stream at about N entries; 0 = never\n"
+    "                          trim (default 0)\n"
+    "      --reuseport         set SO_REUSEPORT on every listening socket, so\n"
+    "                          several peerlogd can share a port\n"
+    "      --metrics ADDR      serve Prometheus metrics at /metrics on ADDR\n"
+    "      --user NAME         once bound and open, run as user NAME and its\n"
+    "                          groups\n"
+    "      --pidfile PATH      write the process id to PATH once ready\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
@@ -457,6 +484,7 @@ opts_output(struct opt_scan *sc, struct opts *o)
 		return -1;
 	}
 	o->output = sc->arg;
+	o->output_set = true;
 	return 0;
 }
 
@@ -494,6 +522,22 @@ opts_client_name(struct opt_scan *sc, struct opts *o)
 		return -1;
 	}
 	o->nclient_names++;
+	return 0;
+}
+
+/* Parse --redis URL into o->redis. */
+static int
+opts_redis(struct opt_scan *sc, struct opts *o)
+{
+	char shown[256];
+	const char *why;
+
+	if (redisurl_parse(sc->arg, &o->redis, &why) != 0) {
+		opts_show(shown, sizeof shown, sc->arg, strlen(sc->arg));
+		opts_err(sc, "--redis '%s': %s", shown, why);
+		return -1;
+	}
+	o->redis_url = sc->arg;
 	return 0;
 }
 
@@ -545,6 +589,38 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 		return opts_cidr(sc, "allow", o->allow, &o->nallow);
 	case OPT_PROXY:
 		return opts_cidr(sc, "proxy", o->proxy, &o->nproxy);
+	case OPT_REDIS:
+		return opts_redis(sc, o);
+	case OPT_REDIS_KEY:
+		if (*sc->arg == '\0') {
+			opts_err(sc, "--redis-key: empty key");
+			return -1;
+		}
+		o->redis_key = sc->arg;
+		return 0;
+	case OPT_REDIS_MAXLEN:
+		if (opts_number(sc, "redis-maxlen", 0, REDIS_MAXLEN_MAX, &v) ==
+		    -1)
+			return -1;
+		o->redis_maxlen = v;
+		return 0;
+	case OPT_METRICS: {
+		struct addr_spec *a = &o->metrics;
+		size_t n = 0;
+		if (opts_addr(sc, "metrics", a, &n) == -1)
+			return -1;
+		o->metrics_set = true;
+		return 0;
+	}
+	case OPT_USER:
+		if (*sc->arg == '\0') {
+			opts_err(sc, "--user: empty name");
+			return -1;
+		}
+		o->user = sc->arg;
+		return 0;
+	case OPT_PIDFILE:
+		return opts_path(sc, "pidfile", &o->pidfile);
 	}
 	return -1;
 }
@@ -622,6 +698,7 @@ opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 	o->max_clients = MAX_CLIENTS_DEFAULT;
 	o->idle_timeout = 0;
 	o->handshake_timeout = HANDSHAKE_TIMEOUT_DEFAULT;
+	o->redis_key = "peerlog";
 	opts_scan_init(&sc, server_defs, argc, argv, err, errlen);
 	while ((id = opts_scan(&sc)) != SCAN_END) {
 		if (opts_common(id, &res))
@@ -631,8 +708,19 @@ opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 			opts_err(&sc, "unexpected argument '%s'", shown);
 			return OPTS_ERROR;
 		}
-		if (opts_apply(&sc, o, id) == -1)
+		if (id == OPT_REUSEPORT)
+			o->reuseport = true;
+		else if (opts_apply(&sc, o, id) == -1)
 			return OPTS_ERROR;
+	}
+	if (o->redis_url == NULL &&
+	    (o->redis_key != NULL && strcmp(o->redis_key, "peerlog") != 0)) {
+		opts_err(&sc, "--redis-key needs --redis");
+		return OPTS_ERROR;
+	}
+	if (o->redis_url == NULL && o->redis_maxlen != 0) {
+		opts_err(&sc, "--redis-maxlen needs --redis");
+		return OPTS_ERROR;
 	}
 	if (opts_check_tls(&sc, o) != 0)
 		return OPTS_ERROR;
