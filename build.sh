@@ -10,6 +10,10 @@ cd "$(dirname "$0")"
 
 PACKAGES="gcc meson ninja-build pkg-config libevent-dev libssl-dev"
 TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev openssl rsyslog rsyslog-openssl socat haproxy"
+# Running as a service: the units' checks, the man pages' lint and
+# rendering, logrotate, and the Debian package's build-dependencies and
+# tools (debian/control).
+TEST_PACKAGES="$TEST_PACKAGES systemd strace mandoc man-db logrotate build-essential debhelper dpkg-dev lintian libhiredis-dev"
 
 # Install the Debian packages that are not installed yet (apt's output on
 # stderr).
@@ -51,7 +55,8 @@ test)
 	rc=0
 	meson test -C build --print-errorlogs || rc=1
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    meson test -C build-san --print-errorlogs --no-suite fuzz || rc=1
+	    meson test -C build-san --print-errorlogs --no-suite fuzz \
+	    --no-suite package || rc=1
 	/usr/bin/python3 tests/summary.py build build-san
 	exit $rc
 	;;
