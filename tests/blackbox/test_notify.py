@@ -196,7 +196,7 @@ def test_watchdog_is_sent_again_and_again(start_server, manager):
     srv = start_server(env=manager.env(WATCHDOG_USEC="200000"))
     manager.wait(lambda d: "READY=1" in fields(d), "READY=1")
     for _ in range(5):
-        d = manager.wait(lambda d: d == "WATCHDOG=1", "WATCHDOG=1")
+        manager.wait(lambda d: d == "WATCHDOG=1", "WATCHDOG=1")
     srv.stop()
 
 
