@@ -716,3 +716,15 @@ def tls_connect(addr, pki, cert=None, key=None, *, timeout=WAIT, minimum=None,
     except BaseException:
         raw.close()
         raise
+
+
+def stop_quiet(srv, allow=()):
+    """SIGTERM srv and wait: assert exit status 0 and nothing on stderr but
+    the listening lines and lines matching a regex of allow (a sanitizer
+    build reports leaks and errors there). Returns the records."""
+    rc, recs, err = srv.stop()
+    rxs = [re.compile(a) for a in allow]
+    extra = [l for l in err.split("\n") if l and not LISTEN_RE.fullmatch(l)
+             and not any(rx.fullmatch(l) for rx in rxs)]
+    assert rc == 0 and extra == [], (rc, err)
+    return recs

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from conftest import (peer_of, requires_peerlogd, run_peerlogd, tcp_connect, tls_connect,
+from conftest import (peer_of, requires_peerlogd, run_peerlogd, stop_quiet, tcp_connect,
+                      tls_connect,
                       udp_send)
 
 pytestmark = requires_peerlogd
@@ -59,8 +60,7 @@ def test_two_servers_share_the_tcp_port(start_server):
     assert got_a and got_b, "the kernel spreads the connections"
     assert sorted(got_a + got_b) == sorted(sent)
     for srv in (a, b):
-        rc, _, _ = srv.stop()
-        assert rc == 0
+        stop_quiet(srv)
 
 
 def test_two_servers_share_the_udp_port(start_server):
@@ -74,7 +74,7 @@ def test_two_servers_share_the_udp_port(start_server):
     assert got_a and got_b, "the kernel spreads the senders"
     assert sorted(got_a + got_b) == sorted(sent)
     for srv in (a, b):
-        srv.stop()
+        stop_quiet(srv)
 
 
 @pytest.mark.parametrize("first", [("--reuseport",), ()],
@@ -87,7 +87,7 @@ def test_a_second_server_without_reuseport_cannot_bind(start_server, first):
     assert rc == 2
     assert err == f"peerlogd: bind {addr}: Address already in use\n"
     assert a.proc.poll() is None
-    a.stop()
+    stop_quiet(a)
 
 
 def test_reuseport_on_one_side_only_cannot_bind(start_server):
@@ -97,7 +97,7 @@ def test_reuseport_on_one_side_only_cannot_bind(start_server):
     rc, _, err, _ = run_peerlogd(["--reuseport", "-t", addr, "-o", "/dev/null"])
     assert rc == 2
     assert err == f"peerlogd: bind {addr}: Address already in use\n"
-    a.stop()
+    stop_quiet(a)
 
 
 def test_two_tls_servers_share_the_port(start_server, pki):
@@ -117,4 +117,4 @@ def test_two_tls_servers_share_the_port(start_server, pki):
                f"{len(sent)} messages in both outputs")
     assert sorted(messages(a) + messages(b)) == sorted(sent)
     for srv in (a, b):
-        srv.stop()
+        stop_quiet(srv)
