@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "escape.h"
+#include "notify.h"
 #include "prog.h"
 #include "server.h"
 #include "tls.h"
@@ -554,6 +555,7 @@ server_stop(struct server *s, const char *signame)
 		return; /* a repeated signal: the first one does it all */
 	s->stopping = true;
 	s->stop_signal = signame;
+	notify_stopping(s);
 	s->stop_progress = s->now;
 	s->stop_bytes = server_output_bytes(s);
 	event_add(s->stop_ev, &tick);
@@ -631,7 +633,9 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (o->ntls > 0 && tls_init(&s->tls, o, err, errlen) != 0)
+	/* The options give a certificate exactly when some listener, a -T or
+	 * a passed tls socket, is TLS. */
+	if (o->cert != NULL && tls_init(&s->tls, o, err, errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
 		s->sig_ev[i] = evsignal_new(base, sigs[i], server_signal_cb, s);
@@ -731,6 +735,7 @@ server_free(struct server *s)
 		event_free(s->reject_ev);
 	tls_free(s->tls);
 	s->tls = NULL;
+	notify_free(s);
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->free(s->outputs[i]);
 	s->noutputs = 0;
