@@ -24,6 +24,7 @@ struct peers;
 struct listeners;
 struct udps;
 struct tls_ctx;
+struct metrics;
 
 /* Outputs at once: a file now, a broker beside it later. */
 #define SERVER_OUTPUTS_MAX 4
@@ -55,6 +56,7 @@ struct server {
 	struct listeners *listeners; /* listen.c */
 	struct udps *udps;           /* udp.c */
 	struct tls_ctx *tls;         /* tls.c: with -T listeners, else NULL */
+	struct metrics *metrics;     /* metrics_http.c: with --metrics */
 
 	struct event *flush_ev;  /* hands the batch over once per loop pass */
 	struct event *stop_ev;   /* shutdown: watches the outputs' progress */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "metrics.h"
 #include "opts.h"
 #include "prog.h"
 #include "server.h"
@@ -59,11 +60,13 @@ peerlogd_run(struct event_base *base, void *opts)
 	raise_nofile();
 	if (server_init(&s, base, opts, err, sizeof(err)) != 0 ||
 	    listen_open(&s, err, sizeof(err)) != 0 ||
+	    metrics_start(&s, -1, err, sizeof(err)) != 0 ||
 	    server_open_output(&s, err, sizeof(err)) != 0) {
 		report("%s", err);
 	} else {
 		server_start(&s);
 		listen_announce(&s);
+		metrics_announce(&s);
 		rc = server_run(&s);
 		block_signals();
 	}
