@@ -60,8 +60,8 @@ struct metrics {
 };
 
 /* Accept while there is room for a connection, else leave the rest in
- * the listen queue. Applied to every socket each time: a socket that
- * paused for descriptors may have come back on its own. */
+ * the listen queue. Applied to every socket each time: a connection that
+ * ends gives a descriptor back, so one paused for want of them may go on. */
 static void
 metrics_update(struct metrics *m)
 {

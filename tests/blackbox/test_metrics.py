@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import (
-    VERSION, WAIT, parse_kv, peer_of, proc_status_kib, requires_peerlogd,
+    VERSION, WAIT, have_ipv6, needs_ipv6, parse_kv, peer_of, proc_status_kib, requires_peerlogd,
     run_peerlogd, sanitized, slow, tcp_connect, tcp_session, udp_send,
     wait_stderr)
 from test_backpressure import RawOutput, Sender, wait_stalled
@@ -295,6 +295,37 @@ def test_another_method_is_405_with_allow(start_server, method):
     assert status == 405
     assert headers["allow"] == "GET, HEAD"
     assert body == b"405 Method Not Allowed\n"
+
+
+def test_a_method_libevent_does_not_know_is_501(start_server):
+    srv, addr = metrics_server(start_server)
+    with socket.create_connection(addr, timeout=WAIT) as c:
+        c.sendall(b"BREW /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 501 ")
+    assert srv.proc.poll() is None
+
+
+@needs_ipv6
+def test_metrics_on_ipv6_loopback(start_server):
+    srv = start_server("-t", "127.0.0.1:0", "--metrics", "[::1]:0")
+    m = wait_stderr(srv, r"peerlogd: listening metrics \[::1\]:(\d+)",
+                    "the metrics listening line")
+    page = scrape(("::1", int(m.group(1))))
+    assert page.value("peerlogd_build_info", version=VERSION) == 1
+
+
+def test_metrics_on_every_address_is_one_line_per_socket(start_server):
+    srv = start_server("-t", "127.0.0.1:0", "--metrics", "*:0")
+    wait_stderr(srv, r"peerlogd: listening metrics 0\.0\.0\.0:\d+", "IPv4")
+    lines = [l for l in srv.stderr().split("\n") if "listening metrics" in l]
+    expected = 2 if have_ipv6() else 1
+    deadline = time.monotonic() + WAIT
+    while len(lines) < expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+        lines = [l for l in srv.stderr().split("\n") if "listening metrics" in l]
+    assert len(lines) == expected, srv.stderr()
+    port = int(lines[0].rpartition(":")[2])
+    scrape(("127.0.0.1", port))
 
 
 def test_scrapes_share_a_keep_alive_connection(start_server):
