@@ -45,10 +45,12 @@ struct server {
 	struct ts_cache ts;
 	long long now; /* monotonic milliseconds, refreshed with ts */
 
+	enum record_fmt fmt; /* the batch's: the file's, or fields for Redis */
 	struct batch batch;
-	size_t soft;  /* records held (batch and outputs) before pausing */
-	size_t limit; /* what the batch may take now: soft less the most
-	               * any output holds; SIZE_MAX once records are lost */
+	struct batch conv; /* the batch as lines, for a file beside Redis */
+	size_t soft;       /* records held (batch and outputs) before pausing */
+	size_t limit;      /* what the batch may take now: soft less the most
+	                    * any output holds; SIZE_MAX once records are lost */
 	struct output *outputs[SERVER_OUTPUTS_MAX];
 	size_t noutputs;
 

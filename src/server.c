@@ -48,7 +48,8 @@ server_check(struct server *s)
 		struct output *o = s->outputs[i];
 		/* At shutdown there is no time to wait for a failed output to
 		 * heal: what it holds, and gets, is lost. */
-		if (s->stopping && o->state == OUTPUT_FAILED)
+		if (s->stopping && o->state == OUTPUT_FAILED &&
+		    !o->waits_at_stop)
 			o->ops->abandon(o);
 		if (o->state == OUTPUT_DONE) {
 			if (!s->stopping) {
@@ -76,6 +77,44 @@ server_check(struct server *s)
 		server_stop_step(s);
 }
 
+/*
+ * Give o the batch in the form it takes: as it is, or (a file beside a
+ * Redis stream) its fields formatted as lines, once for every such file.
+ */
+static void
+server_hand(struct server *s, struct output *o)
+{
+	struct batch *b = &s->batch, *c = &s->conv;
+
+	if (o->fmt == s->fmt) {
+		o->ops->take(o, b->buf, b->len);
+		return;
+	}
+	/* Each record's line is at most RECORD_FIELDS_FMT_MAX of its
+	 * length, and a record is longer than 32 bytes. */
+	size_t need = RECORD_FIELDS_FMT_MAX(b->len) + b->len;
+	if (c->cap < need) {
+		char *buf = realloc(c->buf, need);
+		if (buf == NULL) {
+			report(
+			    "out of memory: records for %s are lost", o->name);
+			o->c.lost += record_count(s->fmt, b->buf, b->len);
+			return;
+		}
+		c->buf = buf;
+		c->cap = need;
+	}
+	c->len = 0;
+	for (size_t off = 0, n; off < b->len; off += n) {
+		n = record_fields_len(b->buf + off, b->len - off);
+		if (n == 0)
+			break; /* cannot be: the batch is ours */
+		c->len += record_fields_format(
+		    c->buf + c->len, b->buf + off, n, o->fmt);
+	}
+	o->ops->take(o, c->buf, c->len);
+}
+
 /* Hand the batch to every output; it starts empty again. */
 static void
 server_flush(struct server *s)
@@ -84,7 +123,7 @@ server_flush(struct server *s)
 
 	if (b->len > 0) {
 		for (size_t i = 0; i < s->noutputs; i++)
-			s->outputs[i]->ops->take(s->outputs[i], b->buf, b->len);
+			server_hand(s, s->outputs[i]);
 		b->len = 0;
 		/* Forced records (connects, disconnects) may have grown it
 		 * past its size: give that back. */
@@ -232,10 +271,10 @@ server_log(struct server *s, const char *proto, const char *peer,
 	    .kv = kv,
 	    .nkv = nkv,
 	};
-	char *d = server_log_room(s, record_max(&r, s->opts->format));
+	char *d = server_log_room(s, record_max(&r, s->fmt));
 
 	if (d != NULL)
-		server_commit(s, record_format(d, &r, s->opts->format));
+		server_commit(s, record_format(d, &r, s->fmt));
 	else
 		s->counters.records_lost++;
 }
@@ -479,7 +518,7 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->abandon(s->outputs[i]);
 	s->counters.records_lost +=
-	    output_count_records(s->batch.buf, s->batch.len);
+	    record_count(s->fmt, s->batch.buf, s->batch.len);
 	s->batch.len = 0;
 	server_stop_step(s);
 	event_base_loopbreak(s->base);
@@ -561,6 +600,7 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 	memset(s, 0, sizeof(*s));
 	s->base = base;
 	s->opts = o;
+	s->fmt = o->redis_url != NULL ? RECORD_FIELDS : o->format;
 	s->exit_code = 0;
 	ts_init(&s->ts);
 	server_clock(s);
@@ -588,21 +628,38 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 	return 0;
 }
 
+/* Watch o's changes; the server owns it from now on. */
+static void
+server_add_output(struct server *s, struct output *o)
+{
+	o->changed = server_output_cb;
+	o->arg = s;
+	s->outputs[s->noutputs++] = o;
+}
+
 /* Open the outputs the options name (after binding: a failed start-up
  * leaves no file behind). */
 int
 server_open_output(struct server *s, char *err, size_t errlen)
 {
-	struct output *o = output_file_open(s->base, s->opts->output);
+	const struct opts *opts = s->opts;
+	struct output *o;
 
-	if (o == NULL) {
-		snprintf(err, errlen, "--output %s: %s", s->opts->output,
-		    strerror(errno));
-		return -1;
+	if (opts->redis_url == NULL || opts->output_set) {
+		o = output_file_open(s->base, opts->output, opts->format);
+		if (o == NULL) {
+			snprintf(err, errlen, "--output %s: %s", opts->output,
+			    strerror(errno));
+			return -1;
+		}
+		server_add_output(s, o);
 	}
-	o->changed = server_output_cb;
-	o->arg = s;
-	s->outputs[s->noutputs++] = o;
+	if (opts->redis_url != NULL) {
+		o = output_redis_open(s->base, opts, err, errlen);
+		if (o == NULL)
+			return -1;
+		server_add_output(s, o);
+	}
 	return 0;
 }
 
@@ -665,4 +722,6 @@ server_free(struct server *s)
 	s->noutputs = 0;
 	free(s->batch.buf);
 	s->batch.buf = NULL;
+	free(s->conv.buf);
+	s->conv.buf = NULL;
 }
