@@ -26,6 +26,7 @@ struct udps;
 struct tls_ctx;
 struct notify;
 struct sdenv_fds;
+struct metrics;
 
 /* Outputs at once: a file now, a broker beside it later. */
 #define SERVER_OUTPUTS_MAX 4
@@ -60,6 +61,7 @@ struct server {
 	struct udps *udps;           /* udp.c */
 	struct tls_ctx *tls;         /* tls.c: with -T listeners, else NULL */
 	struct notify *notify;       /* notify.c: with NOTIFY_SOCKET */
+	struct metrics *metrics;     /* metrics_http.c: with --metrics */
 
 	struct event *flush_ev;  /* hands the batch over once per loop pass */
 	struct event *stop_ev;   /* shutdown: watches the outputs' progress */

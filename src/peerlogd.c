@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "metrics.h"
 #include "notify.h"
 #include "opts.h"
 #include "prog.h"
@@ -57,6 +58,19 @@ peerlogd_parse(void *arg, int argc, char **argv, char *err, size_t errlen)
 	return opts_parse_passed(&d->o, argc, argv, &d->passed, err, errlen);
 }
 
+/* The metrics listeners: the sockets systemd passed named "metrics", then
+ * --metrics's. */
+static int
+peerlogd_metrics(struct server *s, char *err, size_t errlen)
+{
+	int fd;
+
+	while ((fd = listen_activated_fd(s, "metrics")) >= 0)
+		if (metrics_start(s, fd, err, errlen) != 0)
+			return -1;
+	return metrics_start(s, -1, err, errlen);
+}
+
 /*
  * Bind every socket first, then open the output (a start-up that fails
  * leaves no file behind), then say where it listens and serve.
@@ -72,11 +86,13 @@ peerlogd_run(struct event_base *base, void *arg)
 	raise_nofile();
 	if (server_init(&s, base, &d->o, err, sizeof(err)) != 0 ||
 	    listen_open(&s, err, sizeof(err)) != 0 ||
+	    peerlogd_metrics(&s, err, sizeof(err)) != 0 ||
 	    server_open_output(&s, err, sizeof(err)) != 0) {
 		report("%s", err);
 	} else {
 		server_start(&s);
 		listen_announce(&s);
+		metrics_announce(&s);
 		notify_ready(&s);
 		rc = server_run(&s);
 		block_signals();

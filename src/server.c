@@ -15,6 +15,7 @@
 #include "config.h"
 #include "escape.h"
 #include "notify.h"
+#include "metrics.h"
 #include "prog.h"
 #include "server.h"
 #include "tls.h"
@@ -31,26 +32,6 @@ static void server_pause(struct server *s);
 static void server_resume(struct server *s);
 static void server_stop(struct server *s, const char *why);
 static void server_stop_step(struct server *s);
-
-/* The PROTO text of a listener kind (see counters.h). */
-const char *
-counters_proto_name(enum proto p)
-{
-	static const char *const names[PROTO_N] = {"tcp", "udp", "tls"};
-
-	return names[p];
-}
-
-/* The reason= text of a reject (see counters.h). */
-const char *
-counters_reject_name(enum reject_reason r)
-{
-	static const char *const names[REJECT_N] = {"acl", "max-clients",
-	    "max-per-source", "error", "tls", "client-name",
-	    "handshake-timeout", "proxy"};
-
-	return names[r];
-}
 
 /*
  * Re-read the outputs after they took a batch or told of a change: the
@@ -396,6 +377,10 @@ server_snapshot(struct server *s, struct counters_snapshot *snap)
 {
 	memset(snap, 0, sizeof(*snap));
 	snap->c = s->counters;
+	/* A pause under way counts up to now (the caller set the clock). */
+	if (s->paused)
+		snap->c.paused_ms +=
+		    (unsigned long long)(s->now - s->paused_since);
 	snap->udp_dropped_kernel = udp_kernel_drops(s);
 	snap->noutputs = s->noutputs;
 	for (size_t i = 0; i < s->noutputs; i++) {
@@ -721,6 +706,7 @@ server_run(struct server *s)
 void
 server_free(struct server *s)
 {
+	metrics_free(s);
 	peer_free_all(s);
 	udp_free(s);
 	listen_free(s); /* last: the others point to its confs */
