@@ -11,6 +11,7 @@ import fcntl
 import os
 import socket
 import subprocess
+import time
 
 from conftest import (LISTEN_RE, PEERLOGD, STOP_WAIT, peer_of, requires_peerlogd,
                       sockaddr_str, split_addr, tcp_connect, tcp_session, tls_connect,
@@ -196,14 +197,30 @@ def test_given_listeners_are_served_beside_the_passed_ones(start_server):
         stop_quiet(srv)
 
 
-def test_metrics_socket_is_not_served_as_tcp(start_server):
+def test_metrics_socket_serves_metrics_not_tcp(start_server):
     with tcp_listener() as ms, tcp_listener() as ts:
         srv = start_passed(start_server, [ms.fileno(), ts.fileno()],
                            names=["metrics", "tcp"], listen=1)
         peer, recs = tcp_session(srv, b"x\n", ts.getsockname())
         assert ("tcp", peer, "msg", "x") in recs
         assert ("tcp", addr_of(ms)) not in listening_lines(srv)
-        stop_quiet(srv, allow=[r"peerlogd: passed socket 3 \(metrics\): not served; closed"])
+        # Announced once its listener is up, after the others.
+        deadline = time.monotonic() + 10
+        while (f"peerlogd: listening metrics {addr_of(ms)}\n" not in srv.stderr()
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        assert f"peerlogd: listening metrics {addr_of(ms)}\n" in srv.stderr()
+        with socket.create_connection(ms.getsockname(), timeout=10) as c:
+            c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            page = b""
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                page += b
+        assert page.startswith(b"HTTP/1.0 200") or page.startswith(b"HTTP/1.1 200"), page[:80]
+        assert b"\npeerlogd_messages_total{proto=\"tcp\"} 1\n" in page
+        stop_quiet(srv)
 
 
 def test_wrong_listen_pid_is_ignored(start_server):
