@@ -220,7 +220,7 @@ def test_metrics_socket_serves_metrics_not_tcp(start_server):
                 page += b
         assert page.startswith(b"HTTP/1.0 200") or page.startswith(b"HTTP/1.1 200"), page[:80]
         assert b"\npeerlogd_messages_total{proto=\"tcp\"} 1\n" in page
-        stop_quiet(srv)
+        stop_quiet(srv, allow=[r"peerlogd: listening metrics \S+"])
 
 
 def test_wrong_listen_pid_is_ignored(start_server):
