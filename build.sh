@@ -8,12 +8,12 @@ set -eu
 
 cd "$(dirname "$0")"
 
-PACKAGES="gcc meson ninja-build pkg-config libevent-dev libssl-dev"
-TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev openssl rsyslog rsyslog-openssl socat haproxy"
+PACKAGES="gcc meson ninja-build pkg-config libevent-dev libssl-dev libhiredis-dev"
+TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev openssl rsyslog rsyslog-openssl socat haproxy redis-server systemd prometheus"
 # Running as a service: the units' checks, the man pages' lint and
 # rendering, logrotate, and the Debian package's build-dependencies and
 # tools (debian/control).
-TEST_PACKAGES="$TEST_PACKAGES systemd strace mandoc man-db logrotate build-essential debhelper dpkg-dev lintian libhiredis-dev"
+TEST_PACKAGES="$TEST_PACKAGES strace mandoc man-db logrotate build-essential debhelper dpkg-dev lintian"
 
 # Install the Debian packages that are not installed yet (apt's output on
 # stderr).

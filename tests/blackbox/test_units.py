@@ -8,16 +8,19 @@ both). The units go to a temporary directory, the service's ExecStart
 pointed at the binary under test, with the man page where `verify` looks
 for Documentation=man:peerlogd(8)."""
 
+import fcntl
+import http.client
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 
 import pytest
 
 from conftest import (PEERLOGD, WAIT, requires_peerlogd, sanitized, slow,
-                      tcp_connect, tls_args, tls_connect, udp_send)
+                      tcp_connect, tls_connect, udp_send)
 
 pytestmark = requires_peerlogd
 
@@ -189,40 +192,105 @@ def allowed_syscalls(unit):
     return allowed
 
 
-STRACE_RE = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+STRACE_RE = re.compile(r"^(\d+)\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+
+EXECVE_RE = re.compile(r'^\d+\s+execve\("([^"]+)",.* = 0$')
+
+# What the service manager hands the service, as the socket units name them.
+FDNAMES = ("plain", "plain", "tls", "metrics")
+
+
+def passed_sockets():
+    """Sockets as the units make them: TCP and UDP (peerlogd.socket), TLS,
+    metrics; each on a free loopback port."""
+    socks = []
+    for typ in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_STREAM,
+                socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, typ)
+        s.bind(("127.0.0.1", 0))
+        if typ == socket.SOCK_STREAM:
+            s.listen(64)
+        socks.append(s)
+    return socks
+
+
+def syscalls_after_exec(trace):
+    """The system calls of the traced peerlogd: those of its pid and its
+    threads from its execve on (the launcher's shell comes before)."""
+    used = set()
+    started = False
+    with open(trace) as f:
+        for line in f:
+            if not started:
+                m = EXECVE_RE.match(line)
+                started = bool(m) and m.group(1) == os.path.abspath(PEERLOGD)
+                if started:
+                    used.add("execve")
+                continue
+            m = STRACE_RE.match(line)
+            if m:
+                used.add(m.group(2))
+    assert started, "no execve of peerlogd in the trace"
+    return used
 
 
 def test_syscall_filter_allows_a_whole_session(start_server, pki, service, tmp_path):
-    """peerlogd under strace -f: start, TCP, UDP and TLS clients, SIGUSR1,
-    SIGHUP (reopen and TLS reload), SIGTERM. Every call it makes passes the
-    service's filter (a denied one would fail with EPERM under systemd)."""
+    """peerlogd under strace -f as the service runs it: its sockets passed
+    (TCP, UDP, TLS, metrics), NOTIFY_SOCKET and WATCHDOG_USEC set; TCP, UDP
+    and TLS clients, a scrape, SIGUSR1, SIGHUP (reopen and TLS reload),
+    SIGTERM. Every call it makes passes the service's filter (a denied one
+    would fail with EPERM under systemd)."""
     if sanitized():
         pytest.skip("a sanitizer build's runtime makes system calls of its own, "
                     "and LeakSanitizer cannot run under ptrace")
     trace = tmp_path / "strace.out"
-    srv = start_server("-t", "127.0.0.1:0", "-u", "127.0.0.1:0",
-                       *tls_args(pki), wrapper=["strace", "-f", "-qq", "-o",
-                                                str(trace)])
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(WAIT)
+    socks = passed_sockets()
+    high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD, 50) for s in socks]
+    moves = " ".join(f"{3 + i}<&{h} {h}<&-" for i, h in enumerate(high))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LISTEN_", "NOTIFY_", "WATCHDOG_"))}
+    env.update(LISTEN_FDS=str(len(socks)), LISTEN_FDNAMES=":".join(FDNAMES),
+               NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="200000")
+    wrapper = ["strace", "-f", "-qq", "-o", str(trace),
+               "bash", "-c", f'LISTEN_PID=$$ exec "$0" "$@" {moves}']
+    try:
+        srv = start_server("--cert", pki.server_cert, "--key", pki.server_key,
+                           wrapper=wrapper, env=env, pass_fds=high, listen=3)
+    finally:
+        for h in high:
+            os.close(h)
+    assert notify.recv(4096).startswith(b"READY=1")
     start = srv.wait_for(lambda rs: any(r[2] == "start" for r in rs), "start")
     pid = int(re.search(r"pid=(\d+)",
                         [r for r in start if r[2] == "start"][0][3]).group(1))
-    with tcp_connect(srv.tcp_addr) as c:
+    with tcp_connect(socks[0].getsockname()) as c:
         c.sendall(b"over tcp\n")
-    udp_send(srv.udp_addr, b"over udp")
-    with tls_connect(srv.tls_addr, pki) as t:
+    udp_send(socks[1].getsockname(), b"over udp")
+    with tls_connect(socks[2].getsockname(), pki) as t:
         t.sendall(b"over tls\n")
     srv.wait_for(lambda rs: sum(r[2] == "disconnect" for r in rs) == 2 and
                  any(r[2] == "msg" and r[0] == "udp" for r in rs), "three clients")
+    conn = http.client.HTTPConnection(*socks[3].getsockname(), timeout=WAIT)
+    conn.request("GET", "/metrics")
+    resp = conn.getresponse()
+    assert resp.status == 200 and b"peerlogd_messages_total" in resp.read()
+    conn.close()
     os.kill(pid, signal.SIGUSR1)
     srv.wait_for(lambda rs: any(r[2] == "stats" for r in rs), "stats")
     os.rename(srv.out_path, srv.out_path + ".1")
     os.kill(pid, signal.SIGHUP)
-    with tcp_connect(srv.tcp_addr) as c:
+    with tcp_connect(socks[0].getsockname()) as c:
         c.sendall(b"after the reopen\n")
-    srv.wait_for(lambda rs: any(r[2] == "disconnect" for r in rs), "a client in the new file")
+    srv.wait_for(lambda rs: any(r[2] == "disconnect" for r in rs),
+                 "a client in the new file")
+    for s in socks:
+        s.close()
     os.kill(pid, signal.SIGTERM)
     assert srv.wait_exit(slow(WAIT * 4)) == 0
-    with open(trace) as f:
-        used = {m.group(1) for m in map(STRACE_RE.match, f) if m}
-    assert {"accept4", "recvfrom", "write"} & used, "strace saw nothing"
+    notify.close()
+    used = syscalls_after_exec(trace)
+    assert {"accept4", "recvfrom", "write", "sendto"} <= used, sorted(used)
     assert sorted(used - allowed_syscalls(service)) == []
