@@ -31,8 +31,9 @@ int pidfile_parse(const char *buf, size_t len, pid_t *pid);
  * Before binding: set up pf for path (NULL: no pid file) and fail when the
  * file holds the pid of a live peerlogd, or is not a pid file. A pid whose
  * process is gone, or runs another program (/proc/PID/comm differs from
- * ours), is stale and pidfile_write replaces it. Returns 0, or -1 with one
- * line in err ("--pidfile PATH: ...").
+ * ours), is stale and pidfile_write replaces it. Its directory must exist
+ * and be writable. Returns 0, or -1 with one line in err ("--pidfile PATH:
+ * ...").
  */
 int pidfile_check(
     struct pidfile *pf, const char *path, char *err, size_t errlen);

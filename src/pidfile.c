@@ -162,6 +162,33 @@ pidfile_judge(struct pidfile *pf, bool *stale, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the directory of path exists and we may create files in it:
+ * 0, or -1 with err (a typo in the path fails before binding). */
+static int
+pidfile_dir_ok(const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash == NULL   ? 1
+	           : slash == path ? 1
+	                           : (size_t)(slash - path);
+	char *dir = malloc(n + 1);
+	int rc = 0;
+
+	if (dir == NULL) {
+		snprintf(err, errlen, "--pidfile %s: out of memory", path);
+		return -1;
+	}
+	memcpy(dir, slash == NULL ? "." : path, n);
+	dir[n] = '\0';
+	if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(
+		    err, errlen, "--pidfile %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
+
 /* Judge the pid file before binding (see pidfile.h). */
 int
 pidfile_check(struct pidfile *pf, const char *path, char *err, size_t errlen)
@@ -172,7 +199,9 @@ pidfile_check(struct pidfile *pf, const char *path, char *err, size_t errlen)
 	pf->path = path;
 	if (path == NULL)
 		return 0;
-	return pidfile_judge(pf, &stale, err, errlen);
+	if (pidfile_judge(pf, &stale, err, errlen) != 0)
+		return -1;
+	return pidfile_dir_ok(path, err, errlen);
 }
 
 /* Write pid and LF into a new temporary file beside pf->path (tmp, its

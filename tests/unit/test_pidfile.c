@@ -221,14 +221,28 @@ test_cycle(const char *dir)
 	is_str(err, want, "says so");
 	rmdir(path);
 
-	/* A directory that does not exist: the write says why. */
+	/* A directory that does not exist: found before binding. */
 	snprintf(path, sizeof(path), "%s/none/p.pid", dir);
-	is_int(pidfile_check(&pf, path, err, sizeof(err)), 0,
-	    "a missing directory: nothing there");
-	is_int(pidfile_write(&pf, err, sizeof(err)), -1, "cannot write");
 	snprintf(
 	    want, sizeof(want), "--pidfile %s: %s", path, strerror(ENOENT));
+	is_int(pidfile_check(&pf, path, err, sizeof(err)), -1,
+	    "a missing directory: found by the check");
 	is_str(err, want, "names the path and the reason");
+	pf.path = path;
+	is_int(pidfile_write(&pf, err, sizeof(err)), -1, "cannot write");
+	is_str(err, want, "the write says the same");
+
+	/* A relative path: in the current directory. */
+	if (chdir(dir) != 0)
+		abort();
+	is_int(pidfile_check(&pf, "p.pid", err, sizeof(err)), 0,
+	    "a relative path");
+	is_int(pidfile_write(&pf, err, sizeof(err)), 0, "written there");
+	ok(access("p.pid", F_OK) == 0, "it is there");
+	is_int(pidfile_remove(&pf, err, sizeof(err)), 0, "removed");
+	ok(access("p.pid", F_OK) != 0, "gone");
+	if (chdir("/") != 0)
+		abort();
 }
 
 /* Run every pid file test. */
