@@ -11,6 +11,8 @@
 #include "record.h"
 #include "redisurl.h"
 
+struct sdenv_fds;
+
 #define OPTS_MAX_ADDRS 64
 #define OPTS_MAX_ALLOW 64
 #define OPTS_MAX_NAMES 64
@@ -57,6 +59,8 @@ struct opts {
 	struct addr_spec metrics; /* --metrics ADDR */
 	const char *user;         /* --user NAME, or NULL */
 	const char *pidfile;      /* --pidfile PATH, or NULL */
+	/* The sockets systemd passed (listen.c serves them), or NULL. */
+	const struct sdenv_fds *passed;
 };
 
 /*
@@ -66,6 +70,15 @@ struct opts {
  */
 enum opts_result opts_parse(
     struct opts *o, int argc, char **argv, char *err, size_t errlen);
+
+/*
+ * opts_parse for a server that a service manager passed sockets to (passed,
+ * from sdenv_fds_parse; kept in o->passed): when there are any, no default
+ * listener is filled in, and a passed tls socket is a TLS listener for the
+ * TLS options (it needs --cert and --key, and they need it or a -T).
+ */
+enum opts_result opts_parse_passed(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, char *err, size_t errlen);
 
 /*
  * The config file argv names with -c/--config FILE, for the caller to read
@@ -81,6 +94,7 @@ const char *opts_config_file(int argc, char **argv);
  * the file's), repeatable ones add up. name is the file as errors call it
  * ("NAME:LINE: reason", LINE counted from 1), text its len bytes, or name
  * NULL for no file; argv's -c is only checked (once, not empty) here.
+ * passed: the sockets a service manager passed, as for opts_parse_passed.
  *
  * The file: one option a line, its long name (no --), then blanks or a '='
  * (blanks around it allowed) and its value, which runs to the end of the
@@ -99,7 +113,8 @@ const char *opts_config_file(int argc, char **argv);
  * long as o.
  */
 enum opts_result opts_parse_file(struct opts *o, int argc, char **argv,
-    const char *name, char *text, size_t len, char *err, size_t errlen);
+    const struct sdenv_fds *passed, const char *name, char *text, size_t len,
+    char *err, size_t errlen);
 
 /* peerlogd's usage text. */
 extern const char opts_usage[];

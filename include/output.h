@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "record.h"
+
 struct event_base;
 
 enum output_state {
@@ -42,7 +44,11 @@ struct output_ops {
 
 struct output {
 	const struct output_ops *ops;
-	const char *name; /* for messages: the path, or "-" */
+	const char *name;    /* for messages: the path, or "-" */
+	enum record_fmt fmt; /* what take() is given: lines, or fields */
+	/* Shutdown waits for it while it is OUTPUT_FAILED (it reconnects
+	 * on its own), as long as it would for a slow one. */
+	bool waits_at_stop;
 	enum output_state state;
 	int error;   /* errno of the last failure while not OUTPUT_OK */
 	size_t held; /* bytes of records held, not yet written */
@@ -60,6 +66,14 @@ unsigned long long output_count_records(const char *p, size_t n);
  * a FIFO, pipe, socket or terminal written without blocking. NULL with
  * errno set when it cannot be opened (a FIFO with no reader yet is not an
  * error: it is opened once one comes). */
-struct output *output_file_open(struct event_base *base, const char *path);
+struct output *output_file_open(
+    struct event_base *base, const char *path, enum record_fmt fmt);
+
+struct opts;
+
+/* output_redis.c: a Redis stream (--redis), fed RECORD_FIELDS records;
+ * NULL with err set when it cannot be made (it need not be reachable). */
+struct output *output_redis_open(
+    struct event_base *base, const struct opts *o, char *err, size_t errlen);
 
 #endif

@@ -9,7 +9,31 @@
 #include "frame.h"
 #include "ts.h"
 
-enum record_fmt { RECORD_TEXT, RECORD_JSON };
+/*
+ * TEXT and JSON are lines for people and files. FIELDS is for outputs that
+ * store a record's fields apart (a Redis stream): one record is a 4-byte
+ * little-endian length of what follows, then its fields in the JSON
+ * record's order, each a type byte (RECORD_FIELD_*), a 1-byte key length,
+ * the key, a 4-byte little-endian value length and the value's bytes, a
+ * message exactly as received.
+ */
+enum record_fmt { RECORD_TEXT, RECORD_JSON, RECORD_FIELDS };
+
+enum record_field_type {
+	RECORD_FIELD_OURS = 'S',  /* our own text (ts, proto, reason=...) */
+	RECORD_FIELD_BYTES = 'X', /* bytes from elsewhere (a name): escaped */
+	RECORD_FIELD_NUM = 'N',   /* a decimal number */
+	RECORD_FIELD_MSG = 'M',   /* the message's bytes */
+};
+
+/* One field of a RECORD_FIELDS record: pointers into the record. */
+struct record_field {
+	enum record_field_type type;
+	const char *key;
+	size_t key_len;
+	const char *val;
+	size_t len;
+};
 
 enum record_event {
 	RECORD_CONNECT,
@@ -107,6 +131,44 @@ size_t record_msg(char *dst, const struct record_head *h, const char *ts,
  */
 size_t record_msg_line(char *dst, const struct record_head *h, const char *ts,
     const char *buf, size_t n, size_t max_line, struct frame *f);
+
+/* Count the whole records in n bytes of fmt at p. */
+unsigned long long record_count(enum record_fmt fmt, const char *p, size_t n);
+
+/*
+ * The length of the RECORD_FIELDS record at the start of the n bytes at p,
+ * or 0 when they do not hold a whole, well-formed one.
+ */
+size_t record_fields_len(const char *p, size_t n);
+
+/*
+ * The next field of the record at rec (record_fields_len bytes) from
+ * *off (start at 0): false at its end.
+ */
+bool record_field_next(
+    const char *rec, size_t len, size_t *off, struct record_field *f);
+
+/* An upper bound of record_fields_format's length for a record of len
+ * bytes. */
+#define RECORD_FIELDS_FMT_MAX(len) (32 + ESCAPE_JSON_MAX(len))
+
+/*
+ * Format the RECORD_FIELDS record at rec (record_fields_len bytes) as fmt
+ * (RECORD_TEXT or RECORD_JSON): the line record_format or record_msg makes
+ * for the same record.
+ */
+size_t record_fields_format(
+    char *dst, const char *rec, size_t len, enum record_fmt fmt);
+
+/*
+ * The fields every message record of a peer carries after msg (a TLS
+ * client's cn and fp), formatted once for fmt: JSON ,"key":"value" pairs or
+ * RECORD_FIELDS fields; text records carry none. The values are bytes from
+ * elsewhere (kv's num is str's length, or 0 for a NUL-terminated str).
+ * Returns the length; dst has room for RECORD_TAIL_MAX.
+ */
+size_t record_tail(
+    char *dst, enum record_fmt fmt, const struct record_kv *kv, size_t nkv);
 
 /* The event's name in records ("connect", "msg+", ...). */
 const char *record_event_name(enum record_event ev);

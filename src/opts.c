@@ -11,6 +11,7 @@
 
 #include "escape.h"
 #include "opts.h"
+#include "sdenv.h"
 
 /* Limits and defaults; opts_usage repeats them in words. */
 #define MAX_LINE_DEFAULT 8192
@@ -644,11 +645,13 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	return -1;
 }
 
-/* Fill in the default listeners when no -t, -u or -T was given. */
+/* Fill in the default listeners when no -t, -u or -T was given and no
+ * socket was passed. */
 static void
 opts_defaults(struct opts *o)
 {
-	if (o->ntcp != 0 || o->nudp != 0 || o->ntls != 0)
+	if (o->ntcp != 0 || o->nudp != 0 || o->ntls != 0 ||
+	    (o->passed != NULL && o->passed->n > 0))
 		return;
 	strcpy(o->tcp[0].host, "localhost");
 	o->tcp[0].port = TCP_PORT_DEFAULT;
@@ -656,6 +659,16 @@ opts_defaults(struct opts *o)
 	strcpy(o->udp[0].host, "localhost");
 	o->udp[0].port = UDP_PORT_DEFAULT;
 	o->nudp = 1;
+}
+
+/* The first passed socket named tls, or -1. */
+static long
+opts_passed_tls(const struct opts *o)
+{
+	for (size_t i = 0; o->passed != NULL && i < o->passed->n; i++)
+		if (sdenv_kind(o->passed->name[i]) == SDENV_TLS)
+			return (long)i;
+	return -1;
 }
 
 /*
@@ -701,14 +714,15 @@ opts_blame(struct opt_scan *sc, struct opts_origin *og, int id)
 }
 
 /*
- * The TLS options need each other: a listener its certificate and key,
- * --client-name the CA that verifies the names. Files named but not used
- * are an error too, as they are surely a mistake.
+ * The TLS options need each other: a listener (-T or a passed tls socket)
+ * its certificate and key, --client-name the CA that verifies the names.
+ * Files named but not used are an error too, as they are surely a mistake.
  */
 static int
 opts_check_tls(
     struct opt_scan *sc, struct opts_origin *og, const struct opts *o)
 {
+	long tls = opts_passed_tls(o);
 	int id;
 
 	if (o->ntls > 0 && (o->cert == NULL || o->key == NULL)) {
@@ -716,14 +730,22 @@ opts_check_tls(
 		opts_err(sc, "--tls needs --cert and --key");
 		return -1;
 	}
-	if (o->ntls == 0 &&
+	if (tls >= 0 && (o->cert == NULL || o->key == NULL)) {
+		opts_err(sc, "passed socket %ld (tls) needs --cert and --key",
+		    tls + SDENV_FDS_START);
+		return -1;
+	}
+	if (o->ntls == 0 && tls < 0 &&
 	    (o->cert != NULL || o->key != NULL || o->client_ca != NULL)) {
 		id = o->cert != NULL  ? OPT_CERT
 		     : o->key != NULL ? OPT_KEY
 		                      : OPT_CLIENT_CA;
 		opts_blame(sc, og, id);
-		opts_err(sc, "--%s needs a --tls listener",
-		    server_defs[opts_def_index(id)].name);
+		opts_err(sc, "--%s needs a --tls listener%s",
+		    server_defs[opts_def_index(id)].name,
+		    o->passed != NULL && o->passed->n > 0
+		        ? " or a passed tls socket"
+		        : "");
 		return -1;
 	}
 	if (o->nclient_names > 0 && o->client_ca == NULL) {
@@ -960,10 +982,12 @@ opts_config_file(int argc, char **argv)
 	return file != NULL && *file != '\0' ? file : NULL;
 }
 
-/* Parse a config file and then peerlogd's arguments (see opts.h). */
+/* Parse a config file and then peerlogd's arguments, beside the sockets
+ * passed (see opts.h). */
 enum opts_result
-opts_parse_file(struct opts *o, int argc, char **argv, const char *name,
-    char *text, size_t len, char *err, size_t errlen)
+opts_parse_file(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, const char *name, char *text, size_t len,
+    char *err, size_t errlen)
 {
 	enum opts_result res;
 	struct opt_scan sc;
@@ -973,6 +997,7 @@ opts_parse_file(struct opts *o, int argc, char **argv, const char *name,
 	int id;
 
 	memset(o, 0, sizeof *o);
+	o->passed = passed;
 	o->output = "-";
 	o->format = RECORD_TEXT;
 	o->max_line = MAX_LINE_DEFAULT;
@@ -1019,7 +1044,16 @@ opts_parse_file(struct opts *o, int argc, char **argv, const char *name,
 enum opts_result
 opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
-	return opts_parse_file(o, argc, argv, NULL, NULL, 0, err, errlen);
+	return opts_parse_file(o, argc, argv, NULL, NULL, NULL, 0, err, errlen);
+}
+
+/* Parse peerlogd's arguments beside the sockets passed (see opts.h). */
+enum opts_result
+opts_parse_passed(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, char *err, size_t errlen)
+{
+	return opts_parse_file(
+	    o, argc, argv, passed, NULL, NULL, 0, err, errlen);
 }
 
 /* Whether s is a decimal port 1..65535: digits only, no sign or spaces. */

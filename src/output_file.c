@@ -460,7 +460,7 @@ static const struct output_ops output_file_ops = {
 
 /* Open a file output (see output.h). */
 struct output *
-output_file_open(struct event_base *base, const char *path)
+output_file_open(struct event_base *base, const char *path, enum record_fmt fmt)
 {
 	struct output_file *f = calloc(1, sizeof(*f));
 
@@ -470,6 +470,7 @@ output_file_open(struct event_base *base, const char *path)
 	f->base = base;
 	f->path = strcmp(path, "-") == 0 ? NULL : path;
 	f->out.name = file_name(f);
+	f->out.fmt = fmt;
 	f->fd = -1;
 	f->write_ev = event_new(base, -1, EV_WRITE, output_file_cb, f);
 	f->retry_ev = evtimer_new(base, output_file_cb, f);

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "frame.h"
+#include "metrics.h"
 #include "prog.h"
 #include "proxy.h"
 #include "server.h"
@@ -147,7 +148,7 @@ peer_head(const struct peer *p, struct record_head *h)
 	const struct server *s = p->conf->server;
 
 	record_head_init(
-	    h, s->opts->format, counters_proto_name(p->conf->proto), p->addr);
+	    h, s->fmt, counters_proto_name(p->conf->proto), p->addr);
 	if (peer_is_tls(p) && p->tls != NULL && p->tls->tail != NULL) {
 		h->tail = p->tls->tail;
 		h->tail_len = p->tls->tail_len;
@@ -778,29 +779,22 @@ peer_reject(struct peer *p, enum reject_reason why, const struct record_kv *kv,
 	peer_close(p, NULL);
 }
 
-/* The JSON fields every msg record of a client with a certificate
- * carries: ,"cn":"NAME","fp":"HEX". */
+/* The fields every msg record of a client with a certificate carries
+ * (JSON or fields; text records have none): cn and fp. */
 static int
 peer_tls_tail(struct peer *p, const struct tls_client *c)
 {
-	static const char cn[] = ",\"cn\":\"", fp[] = "\",\"fp\":\"";
-	char *t = malloc(sizeof(cn) + ESCAPE_JSON_MAX(c->name_len) +
-	                 sizeof(fp) + CERTNAME_FP_HEX + 1);
-	bool lossy = false;
+	const struct record_kv kv[] = {
+	    {"cn", c->name_len > 0 ? c->name : "", c->name_len},
+	    {"fp", c->fp, CERTNAME_FP_HEX},
+	};
+	char *t = malloc(RECORD_TAIL_MAX);
 
 	if (t == NULL)
 		return -1;
-	char *d = t;
-	memcpy(d, cn, sizeof(cn) - 1);
-	d += sizeof(cn) - 1;
-	d += escape_json(d, c->name, c->name_len, &lossy);
-	memcpy(d, fp, sizeof(fp) - 1);
-	d += sizeof(fp) - 1;
-	memcpy(d, c->fp, CERTNAME_FP_HEX);
-	d += CERTNAME_FP_HEX;
-	*d++ = '"';
+	p->tls->tail_len =
+	    record_tail(t, p->conf->server->fmt, kv, sizeof kv / sizeof kv[0]);
 	p->tls->tail = t;
-	p->tls->tail_len = (size_t)(d - t);
 	return 0;
 }
 
@@ -831,8 +825,7 @@ peer_tls_admit(struct peer *p)
 	}
 	if (p->tls->via[0] != '\0')
 		kv[nkv++] = (struct record_kv){"via", p->tls->via, 0};
-	if ((c.cert && s->opts->format == RECORD_JSON &&
-	        peer_tls_tail(p, &c) != 0) ||
+	if ((c.cert && s->fmt != RECORD_TEXT && peer_tls_tail(p, &c) != 0) ||
 	    (p->tls->in = evbuffer_new()) == NULL) {
 		peer_reject(p, REJECT_ERROR, NULL, 0);
 		return;
@@ -1382,7 +1375,7 @@ peer_limit(struct server *s)
 	ps->fd_room = SIZE_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
-	size_t used = peer_open_fds() + PEER_FD_RESERVE;
+	size_t used = peer_open_fds() + PEER_FD_RESERVE + metrics_reserve(s);
 	ps->fd_room = rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
 }
 

@@ -8,19 +8,26 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "metrics.h"
+#include "notify.h"
 #include "opts.h"
 #include "pidfile.h"
 #include "privs.h"
 #include "prog.h"
+#include "sdenv.h"
 #include "server.h"
 
 /* Largest config file read: far beyond any real one. */
 #define CONFIG_MAX (1024 * 1024)
 
-/* What peerlogd runs with: its options and the config file they point
- * into (see opts_parse_file), freed when the run is done. */
-struct peerlogd_conf {
-	struct opts opts;
+/*
+ * What peerlogd runs with: its options, the sockets systemd passed, and
+ * the config file the options point into (see opts_parse_file), freed
+ * when the run is done.
+ */
+struct peerlogd {
+	struct opts o;
+	struct sdenv_fds passed;
 	char *file; /* the config file's bytes and a NUL, or NULL */
 };
 
@@ -111,26 +118,42 @@ out:
 	return -1;
 }
 
-/* Parse the config file argv names, if any, then argv (opts_parse_file);
- * the file's bytes stay in c->file for the run. */
+/* The passed sockets, then the config file argv names, if any, then argv
+ * (opts_parse_file); the file's bytes stay in d->file for the run. */
 static enum opts_result
 peerlogd_parse(void *arg, int argc, char **argv, char *err, size_t errlen)
 {
-	struct peerlogd_conf *c = arg;
-	const char *path = opts_config_file(argc, argv);
+	struct peerlogd *d = arg;
+	const char *path;
 	enum opts_result res;
 	size_t len = 0;
 
-	c->file = NULL;
-	if (path != NULL && config_read(path, &c->file, &len, err, errlen) != 0)
+	d->file = NULL;
+	if (listen_passed_env(&d->passed, err, errlen) != 0)
+		return OPTS_ERROR;
+	path = opts_config_file(argc, argv);
+	if (path != NULL && config_read(path, &d->file, &len, err, errlen) != 0)
 		return OPTS_ERROR;
 	res = opts_parse_file(
-	    &c->opts, argc, argv, path, c->file, len, err, errlen);
+	    &d->o, argc, argv, &d->passed, path, d->file, len, err, errlen);
 	if (res != OPTS_RUN) {
-		free(c->file);
-		c->file = NULL;
+		free(d->file);
+		d->file = NULL;
 	}
 	return res;
+}
+
+/* The metrics listeners: the sockets systemd passed named "metrics", then
+ * --metrics's. */
+static int
+peerlogd_metrics(struct server *s, char *err, size_t errlen)
+{
+	int fd;
+
+	while ((fd = listen_activated_fd(s, "metrics")) >= 0)
+		if (metrics_start(s, fd, err, errlen) != 0)
+			return -1;
+	return metrics_start(s, -1, err, errlen);
 }
 
 /* Before binding: a live peerlogd's pid file, an unknown --user or one
@@ -173,45 +196,50 @@ service_done(struct peerlogd_service *sv)
 
 /*
  * Bind every socket first, then open the output (a start-up that fails
- * leaves no file behind), then say where it listens and serve.
+ * leaves no file behind), write the pid file and become --user, then say
+ * where it listens and serve.
  */
 static int
 peerlogd_run(struct event_base *base, void *arg)
 {
-	struct peerlogd_conf *c = arg;
+	struct peerlogd *d = arg;
 	struct peerlogd_service sv = {0};
 	struct server s;
 	char err[512];
 	int rc = 2;
 
 	raise_nofile();
-	if (server_init(&s, base, &c->opts, err, sizeof(err)) != 0 ||
-	    service_check(&sv, &c->opts, err, sizeof(err)) != 0 ||
+	if (server_init(&s, base, &d->o, err, sizeof(err)) != 0 ||
+	    service_check(&sv, &d->o, err, sizeof(err)) != 0 ||
 	    listen_open(&s, err, sizeof(err)) != 0 ||
+	    peerlogd_metrics(&s, err, sizeof(err)) != 0 ||
 	    server_open_output(&s, err, sizeof(err)) != 0 ||
 	    service_ready(&sv, err, sizeof(err)) != 0) {
 		report("%s", err);
 	} else {
 		server_start(&s);
 		listen_announce(&s);
+		metrics_announce(&s);
+		notify_ready(&s);
 		rc = server_run(&s);
 		block_signals();
 	}
 	server_free(&s);
+	sdenv_fds_free(&d->passed);
 	service_done(&sv);
-	free(c->file);
-	c->file = NULL;
+	free(d->file);
+	d->file = NULL;
 	return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-	static struct peerlogd_conf c; /* large: keep it off the stack */
+	static struct peerlogd d; /* large: keep it off the stack */
 	static const struct prog p = {
 	    .name = "peerlogd",
 	    .usage = opts_usage,
-	    .opts = &c,
+	    .opts = &d,
 	    .parse = peerlogd_parse,
 	    .run = peerlogd_run,
 	};

@@ -14,6 +14,8 @@
 
 #include "config.h"
 #include "escape.h"
+#include "notify.h"
+#include "metrics.h"
 #include "prog.h"
 #include "server.h"
 #include "tls.h"
@@ -31,26 +33,6 @@ static void server_resume(struct server *s);
 static void server_stop(struct server *s, const char *why);
 static void server_stop_step(struct server *s);
 
-/* The PROTO text of a listener kind (see counters.h). */
-const char *
-counters_proto_name(enum proto p)
-{
-	static const char *const names[PROTO_N] = {"tcp", "udp", "tls"};
-
-	return names[p];
-}
-
-/* The reason= text of a reject (see counters.h). */
-const char *
-counters_reject_name(enum reject_reason r)
-{
-	static const char *const names[REJECT_N] = {"acl", "max-clients",
-	    "max-per-source", "error", "tls", "client-name",
-	    "handshake-timeout", "proxy"};
-
-	return names[r];
-}
-
 /*
  * Re-read the outputs after they took a batch or told of a change: the
  * room left for records (soft less the most any output holds), pause while
@@ -67,7 +49,8 @@ server_check(struct server *s)
 		struct output *o = s->outputs[i];
 		/* At shutdown there is no time to wait for a failed output to
 		 * heal: what it holds, and gets, is lost. */
-		if (s->stopping && o->state == OUTPUT_FAILED)
+		if (s->stopping && o->state == OUTPUT_FAILED &&
+		    !o->waits_at_stop)
 			o->ops->abandon(o);
 		if (o->state == OUTPUT_DONE) {
 			if (!s->stopping) {
@@ -95,6 +78,44 @@ server_check(struct server *s)
 		server_stop_step(s);
 }
 
+/*
+ * Give o the batch in the form it takes: as it is, or (a file beside a
+ * Redis stream) its fields formatted as lines, once for every such file.
+ */
+static void
+server_hand(struct server *s, struct output *o)
+{
+	struct batch *b = &s->batch, *c = &s->conv;
+
+	if (o->fmt == s->fmt) {
+		o->ops->take(o, b->buf, b->len);
+		return;
+	}
+	/* Each record's line is at most RECORD_FIELDS_FMT_MAX of its
+	 * length, and a record is longer than 32 bytes. */
+	size_t need = RECORD_FIELDS_FMT_MAX(b->len) + b->len;
+	if (c->cap < need) {
+		char *buf = realloc(c->buf, need);
+		if (buf == NULL) {
+			report(
+			    "out of memory: records for %s are lost", o->name);
+			o->c.lost += record_count(s->fmt, b->buf, b->len);
+			return;
+		}
+		c->buf = buf;
+		c->cap = need;
+	}
+	c->len = 0;
+	for (size_t off = 0, n; off < b->len; off += n) {
+		n = record_fields_len(b->buf + off, b->len - off);
+		if (n == 0)
+			break; /* cannot be: the batch is ours */
+		c->len += record_fields_format(
+		    c->buf + c->len, b->buf + off, n, o->fmt);
+	}
+	o->ops->take(o, c->buf, c->len);
+}
+
 /* Hand the batch to every output; it starts empty again. */
 static void
 server_flush(struct server *s)
@@ -103,7 +124,7 @@ server_flush(struct server *s)
 
 	if (b->len > 0) {
 		for (size_t i = 0; i < s->noutputs; i++)
-			s->outputs[i]->ops->take(s->outputs[i], b->buf, b->len);
+			server_hand(s, s->outputs[i]);
 		b->len = 0;
 		/* Forced records (connects, disconnects) may have grown it
 		 * past its size: give that back. */
@@ -251,10 +272,10 @@ server_log(struct server *s, const char *proto, const char *peer,
 	    .kv = kv,
 	    .nkv = nkv,
 	};
-	char *d = server_log_room(s, record_max(&r, s->opts->format));
+	char *d = server_log_room(s, record_max(&r, s->fmt));
 
 	if (d != NULL)
-		server_commit(s, record_format(d, &r, s->opts->format));
+		server_commit(s, record_format(d, &r, s->fmt));
 	else
 		s->counters.records_lost++;
 }
@@ -356,6 +377,10 @@ server_snapshot(struct server *s, struct counters_snapshot *snap)
 {
 	memset(snap, 0, sizeof(*snap));
 	snap->c = s->counters;
+	/* A pause under way counts up to now (the caller set the clock). */
+	if (s->paused)
+		snap->c.paused_ms +=
+		    (unsigned long long)(s->now - s->paused_since);
 	snap->udp_dropped_kernel = udp_kernel_drops(s);
 	snap->noutputs = s->noutputs;
 	for (size_t i = 0; i < s->noutputs; i++) {
@@ -494,7 +519,7 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->abandon(s->outputs[i]);
 	s->counters.records_lost +=
-	    output_count_records(s->batch.buf, s->batch.len);
+	    record_count(s->fmt, s->batch.buf, s->batch.len);
 	s->batch.len = 0;
 	server_stop_step(s);
 	event_base_loopbreak(s->base);
@@ -515,6 +540,7 @@ server_stop(struct server *s, const char *signame)
 		return; /* a repeated signal: the first one does it all */
 	s->stopping = true;
 	s->stop_signal = signame;
+	notify_stopping(s);
 	s->stop_progress = s->now;
 	s->stop_bytes = server_output_bytes(s);
 	event_add(s->stop_ev, &tick);
@@ -576,6 +602,7 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 	memset(s, 0, sizeof(*s));
 	s->base = base;
 	s->opts = o;
+	s->fmt = o->redis_url != NULL ? RECORD_FIELDS : o->format;
 	s->exit_code = 0;
 	ts_init(&s->ts);
 	server_clock(s);
@@ -591,7 +618,9 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (o->ntls > 0 && tls_init(&s->tls, o, err, errlen) != 0)
+	/* The options give a certificate exactly when some listener, a -T or
+	 * a passed tls socket, is TLS. */
+	if (o->cert != NULL && tls_init(&s->tls, o, err, errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
 		s->sig_ev[i] = evsignal_new(base, sigs[i], server_signal_cb, s);
@@ -603,21 +632,38 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 	return 0;
 }
 
+/* Watch o's changes; the server owns it from now on. */
+static void
+server_add_output(struct server *s, struct output *o)
+{
+	o->changed = server_output_cb;
+	o->arg = s;
+	s->outputs[s->noutputs++] = o;
+}
+
 /* Open the outputs the options name (after binding: a failed start-up
  * leaves no file behind). */
 int
 server_open_output(struct server *s, char *err, size_t errlen)
 {
-	struct output *o = output_file_open(s->base, s->opts->output);
+	const struct opts *opts = s->opts;
+	struct output *o;
 
-	if (o == NULL) {
-		snprintf(err, errlen, "--output %s: %s", s->opts->output,
-		    strerror(errno));
-		return -1;
+	if (opts->redis_url == NULL || opts->output_set) {
+		o = output_file_open(s->base, opts->output, opts->format);
+		if (o == NULL) {
+			snprintf(err, errlen, "--output %s: %s", opts->output,
+			    strerror(errno));
+			return -1;
+		}
+		server_add_output(s, o);
 	}
-	o->changed = server_output_cb;
-	o->arg = s;
-	s->outputs[s->noutputs++] = o;
+	if (opts->redis_url != NULL) {
+		o = output_redis_open(s->base, opts, err, errlen);
+		if (o == NULL)
+			return -1;
+		server_add_output(s, o);
+	}
 	return 0;
 }
 
@@ -660,6 +706,7 @@ server_run(struct server *s)
 void
 server_free(struct server *s)
 {
+	metrics_free(s);
 	peer_free_all(s);
 	udp_free(s);
 	listen_free(s); /* last: the others point to its confs */
@@ -674,9 +721,12 @@ server_free(struct server *s)
 		event_free(s->reject_ev);
 	tls_free(s->tls);
 	s->tls = NULL;
+	notify_free(s);
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->free(s->outputs[i]);
 	s->noutputs = 0;
 	free(s->batch.buf);
 	s->batch.buf = NULL;
+	free(s->conv.buf);
+	s->conv.buf = NULL;
 }

@@ -97,7 +97,7 @@ udp_datagram(struct udp_sock *u, struct udp_batch *b, size_t i)
 		b->last_len = h->msg_namelen;
 		char addr[ADDR_STRLEN];
 		addr_format(sa, addr);
-		record_head_init(&b->last_head, s->opts->format,
+		record_head_init(&b->last_head, s->fmt,
 		    counters_proto_name(u->conf->proto), addr);
 	}
 	server_log_msg(

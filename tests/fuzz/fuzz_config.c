@@ -278,8 +278,8 @@ parse(struct answer *ans, const char *file, size_t len, struct args *a,
 	memcpy(*text, file, len);
 	memset(&ans->o, 0x5a, sizeof(ans->o));
 	ans->err[0] = '\0';
-	ans->res = opts_parse_file(
-	    &ans->o, a->argc, a->argv, FILE_NAME, *text, len, ans->err, errlen);
+	ans->res = opts_parse_file(&ans->o, a->argc, a->argv, NULL, FILE_NAME,
+	    *text, len, ans->err, errlen);
 }
 
 /* Parse argv alone, with an empty file so that argv's -c is taken. */
@@ -290,8 +290,8 @@ parse_args(struct answer *ans, struct args *a)
 
 	memset(&ans->o, 0x5a, sizeof(ans->o));
 	ans->err[0] = '\0';
-	ans->res = opts_parse_file(&ans->o, a->argc, a->argv, FILE_NAME, empty,
-	    0, ans->err, sizeof(ans->err));
+	ans->res = opts_parse_file(&ans->o, a->argc, a->argv, NULL, FILE_NAME,
+	    empty, 0, ans->err, sizeof(ans->err));
 }
 
 /* Whether two strings of the options are the same (both NULL, or equal). */

@@ -40,8 +40,8 @@ conf_parse_n(
 	c->len = len;
 	memset(&c->o, 0x5a, sizeof(c->o));
 	c->err[0] = '\0';
-	c->res = opts_parse_file(
-	    &c->o, argc, argv, "t.conf", c->text, len, c->err, sizeof(c->err));
+	c->res = opts_parse_file(&c->o, argc, argv, NULL, "t.conf", c->text,
+	    len, c->err, sizeof(c->err));
 	return c->res;
 }
 
@@ -434,19 +434,19 @@ test_error_text(void)
 	char err[ERRLEN], small[12];
 	struct opts o;
 
-	is_int(opts_parse_file(&o, 1, argv, "/etc/a\nb.conf", text,
+	is_int(opts_parse_file(&o, 1, argv, NULL, "/etc/a\nb.conf", text,
 	           strlen(text), err, sizeof(err)),
 	    OPTS_ERROR, "a name with a LF");
 	is_str(err, "/etc/a\\nb.conf:1: unknown option 'bogus'",
 	    "the file's name is escaped");
 	memcpy(text, "bogus\n", 7);
-	is_int(opts_parse_file(&o, 1, argv, "t.conf", text, strlen(text), small,
-	           sizeof(small)),
+	is_int(opts_parse_file(&o, 1, argv, NULL, "t.conf", text, strlen(text),
+	           small, sizeof(small)),
 	    OPTS_ERROR, "a small error buffer");
 	is_str(small, "t.conf:1: u", "cut, NUL-terminated");
 	memcpy(text, "bogus\n", 7);
-	is_int(
-	    opts_parse_file(&o, 1, argv, "t.conf", text, strlen(text), NULL, 0),
+	is_int(opts_parse_file(
+	           &o, 1, argv, NULL, "t.conf", text, strlen(text), NULL, 0),
 	    OPTS_ERROR, "no error buffer");
 }
 
