@@ -80,6 +80,42 @@ enum opts_result opts_parse(
 enum opts_result opts_parse_passed(struct opts *o, int argc, char **argv,
     const struct sdenv_fds *passed, char *err, size_t errlen);
 
+/*
+ * The config file argv names with -c/--config FILE, for the caller to read
+ * and hand to opts_parse_file; NULL when there is none, or when the scan of
+ * argv meets -h, -V or a scanning error (opts_parse_file answers those
+ * without the file, so that --help never depends on it).
+ */
+const char *opts_config_file(int argc, char **argv);
+
+/*
+ * opts_parse with the options of a config file first, then argv's: for a
+ * single-valued option the last one given wins (the command line's over
+ * the file's), repeatable ones add up. name is the file as errors call it
+ * ("NAME:LINE: reason", LINE counted from 1), text its len bytes, or name
+ * NULL for no file; argv's -c is only checked (once, not empty) here.
+ * passed: the sockets a service manager passed, as for opts_parse_passed.
+ *
+ * The file: one option a line, its long name (no --), then blanks or a '='
+ * (blanks around it allowed) and its value, which runs to the end of the
+ * line; a flag (reuseport) stands alone. Blank lines and lines whose first
+ * non-blank byte is '#' are ignored; blanks around the words, a CR before
+ * the LF and a UTF-8 byte order mark at the start are dropped. A value in
+ * double or single quotes is taken between them as it is (blanks, '#' and
+ * the other quote kept), and the closing quote must end the line. config,
+ * help, version, an unknown name, a flag with a value, an option without
+ * one and a NUL byte are errors; so is whatever the option's own parsing
+ * refuses, as on the command line.
+ *
+ * Ownership: the caller owns text, which must hold len + 1 bytes (the
+ * parser writes NULs into it, at text[len] at the latest); o's strings
+ * from the file (output, cert, user, ...) point into it, so it must live as
+ * long as o.
+ */
+enum opts_result opts_parse_file(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, const char *name, char *text, size_t len,
+    char *err, size_t errlen);
+
 /* peerlogd's usage text. */
 extern const char opts_usage[];
 

@@ -1,7 +1,9 @@
 /*
- * Command-line parsing for peerlogd and peerlog. A small scanner of our own
- * rather than getopt_long: it keeps no global state, never permutes argv and
- * never prints, so tests and fuzzers may call it any number of times.
+ * Command-line parsing for peerlogd and peerlog, and peerlogd's config
+ * file. A small scanner of our own rather than getopt_long: it keeps no
+ * global state, never permutes argv and never prints, so tests and fuzzers
+ * may call it any number of times. The config file's lines go through the
+ * same option table and the same handlers as the command line's arguments.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #define TCP_PORT_DEFAULT 1234 /* and the client's "1234" */
 #define UDP_PORT_DEFAULT 1235 /* and the client's "1235" */
 #define REDIS_MAXLEN_MAX 4000000000UL
+#define SHOWN_FILE 1024 /* room for a config file's name, escaped */
 
 /* Ids of long-only options; the others use their short letter. */
 enum {
@@ -66,6 +69,7 @@ struct opt_scan {
 	const char *arg; /* the option's argument, or the operand */
 	char *err;
 	size_t errlen;
+	const char *where; /* "FILE:LINE: " before every error, or NULL */
 };
 
 static const struct opt_def server_defs[] = {
@@ -93,6 +97,7 @@ static const struct opt_def server_defs[] = {
     {"metrics", 0, OPT_METRICS, true},
     {"user", 0, OPT_USER, true},
     {"pidfile", 0, OPT_PIDFILE, true},
+    {"config", 'c', 'c', true},
     {"help", 'h', 'h', false},
     {"version", 'V', 'V', false},
     {NULL, 0, 0, false},
@@ -169,6 +174,9 @@ const char opts_usage[] =
     "      --user NAME         once bound and open, run as user NAME and its\n"
     "                          groups\n"
     "      --pidfile PATH      write the process id to PATH once ready\n"
+    "  -c, --config FILE       read options from FILE first, one a line:\n"
+    "                          NAME VALUE or NAME = VALUE, NAME the long\n"
+    "                          option; the command line comes after it\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           show the version and exit\n"
     "ADDR is PORT, HOST:PORT, IPV4:PORT, [IPV6]:PORT or *:PORT; PORT alone\n"
@@ -199,16 +207,24 @@ const char opts_client_usage[] =
 static void opts_err(struct opt_scan *sc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Write one error line into err, if the caller gave room for it. */
+/* Write one error line into err, after sc->where when an option of the
+ * config file is at fault, if the caller gave room for it. */
 static void
 opts_err(struct opt_scan *sc, const char *fmt, ...)
 {
 	va_list ap;
+	size_t n = 0;
 
 	if (sc->err == NULL || sc->errlen == 0)
 		return;
+	if (sc->where != NULL) {
+		int w = snprintf(sc->err, sc->errlen, "%s", sc->where);
+		n = w < 0 ? 0 : (size_t)w;
+		if (n >= sc->errlen)
+			return;
+	}
 	va_start(ap, fmt);
-	vsnprintf(sc->err, sc->errlen, fmt, ap);
+	vsnprintf(sc->err + n, sc->errlen - n, fmt, ap);
 	va_end(ap);
 }
 
@@ -542,7 +558,7 @@ opts_redis(struct opt_scan *sc, struct opts *o)
 	return 0;
 }
 
-/* Apply one of peerlogd's options that takes a value; 0 or -1. */
+/* Apply one of peerlogd's options (its value in sc->arg); 0 or -1. */
 static int
 opts_apply(struct opt_scan *sc, struct opts *o, int id)
 {
@@ -622,6 +638,9 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 		return 0;
 	case OPT_PIDFILE:
 		return opts_path(sc, "pidfile", &o->pidfile);
+	case OPT_REUSEPORT:
+		o->reuseport = true;
+		return 0;
 	}
 	return -1;
 }
@@ -653,16 +672,61 @@ opts_passed_tls(const struct opts *o)
 }
 
 /*
+ * Where each of peerlogd's options was last given, so that an error found
+ * once every option is in (--tls without --cert) still names its line:
+ * line 0 is the command line.
+ */
+struct opts_origin {
+	const char *file; /* the config file's name, escaped, or NULL */
+	unsigned long line[sizeof(server_defs) / sizeof(server_defs[0])];
+	char where[SHOWN_FILE + 32]; /* "FILE:LINE: " */
+};
+
+/* The index in server_defs of the option id. */
+static size_t
+opts_def_index(int id)
+{
+	size_t i;
+
+	for (i = 0; server_defs[i].id != 0; i++) {
+		if (server_defs[i].id == id)
+			break;
+	}
+	return i;
+}
+
+/* Set og->where to "FILE:LINE: " for line of the config file. */
+static const char *
+opts_where(struct opts_origin *og, unsigned long line)
+{
+	snprintf(og->where, sizeof(og->where), "%s:%lu: ", og->file, line);
+	return og->where;
+}
+
+/* Make the next error name the line option id last came from, if it came
+ * from the config file. */
+static void
+opts_blame(struct opt_scan *sc, struct opts_origin *og, int id)
+{
+	unsigned long line = og->line[opts_def_index(id)];
+
+	sc->where = og->file != NULL && line > 0 ? opts_where(og, line) : NULL;
+}
+
+/*
  * The TLS options need each other: a listener (-T or a passed tls socket)
  * its certificate and key, --client-name the CA that verifies the names.
  * Files named but not used are an error too, as they are surely a mistake.
  */
 static int
-opts_check_tls(struct opt_scan *sc, const struct opts *o)
+opts_check_tls(
+    struct opt_scan *sc, struct opts_origin *og, const struct opts *o)
 {
 	long tls = opts_passed_tls(o);
+	int id;
 
 	if (o->ntls > 0 && (o->cert == NULL || o->key == NULL)) {
+		opts_blame(sc, og, 'T');
 		opts_err(sc, "--tls needs --cert and --key");
 		return -1;
 	}
@@ -673,17 +737,40 @@ opts_check_tls(struct opt_scan *sc, const struct opts *o)
 	}
 	if (o->ntls == 0 && tls < 0 &&
 	    (o->cert != NULL || o->key != NULL || o->client_ca != NULL)) {
+		id = o->cert != NULL  ? OPT_CERT
+		     : o->key != NULL ? OPT_KEY
+		                      : OPT_CLIENT_CA;
+		opts_blame(sc, og, id);
 		opts_err(sc, "--%s needs a --tls listener%s",
-		    o->cert != NULL  ? "cert"
-		    : o->key != NULL ? "key"
-		                     : "client-ca",
+		    server_defs[opts_def_index(id)].name,
 		    o->passed != NULL && o->passed->n > 0
 		        ? " or a passed tls socket"
 		        : "");
 		return -1;
 	}
 	if (o->nclient_names > 0 && o->client_ca == NULL) {
+		opts_blame(sc, og, OPT_CLIENT_NAME);
 		opts_err(sc, "--client-name needs --client-ca");
+		return -1;
+	}
+	return 0;
+}
+
+/* The options that need --redis have it. */
+static int
+opts_check_redis(
+    struct opt_scan *sc, struct opts_origin *og, const struct opts *o)
+{
+	if (o->redis_url != NULL)
+		return 0;
+	if (o->redis_key != NULL && strcmp(o->redis_key, "peerlog") != 0) {
+		opts_blame(sc, og, OPT_REDIS_KEY);
+		opts_err(sc, "--redis-key needs --redis");
+		return -1;
+	}
+	if (o->redis_maxlen != 0) {
+		opts_blame(sc, og, OPT_REDIS_MAXLEN);
+		opts_err(sc, "--redis-maxlen needs --redis");
 		return -1;
 	}
 	return 0;
@@ -705,21 +792,208 @@ opts_common(int id, enum opts_result *res)
 	return true;
 }
 
-/* Parse peerlogd's arguments (see opts.h). */
-enum opts_result
-opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
+/* Whether c separates a config line's words. */
+static bool
+opts_blank(char c)
 {
-	return opts_parse_passed(o, argc, argv, NULL, err, errlen);
+	return c == ' ' || c == '\t';
 }
 
-/* Parse peerlogd's arguments beside the sockets passed (see opts.h). */
+/*
+ * Take the quoted value of a config line, the n bytes at s (s[0] the
+ * quote): what lies between the quotes, as it is, NUL-terminated in place
+ * of the closing quote, which must end the line.
+ */
+static char *
+opts_unquote(struct opt_scan *sc, char *s, size_t n)
+{
+	char *close = n > 1 ? memchr(s + 1, s[0], n - 1) : NULL;
+
+	if (close == NULL) {
+		opts_err(sc, "unterminated quote");
+		return NULL;
+	}
+	if (close != s + n - 1) {
+		opts_err(sc, "text after the closing quote");
+		return NULL;
+	}
+	*close = '\0';
+	return s + 1;
+}
+
+/*
+ * Cut one config line, its n bytes at s without the LF, into an option's
+ * name (*name, *nlen) and its value (*value, NULL when the line has none):
+ * a CR before the LF, blanks around the words and around a '=' between
+ * them are dropped, and the value, quoted or not, is NUL-terminated in
+ * place (at s[n] at the latest, which the caller lets us write). Returns
+ * 1, 0 for a blank or comment line, -1 with the error written.
+ */
+static int
+opts_line_split(struct opt_scan *sc, char *s, size_t n, const char **name,
+    size_t *nlen, char **value)
+{
+	size_t i = 0, j, k;
+	bool eq = false;
+
+	if (memchr(s, '\0', n) != NULL) {
+		opts_err(sc, "a NUL byte in the line");
+		return -1;
+	}
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	while (i < n && opts_blank(s[i]))
+		i++;
+	if (i == n || s[i] == '#')
+		return 0;
+	while (opts_blank(s[n - 1]))
+		n--;
+	for (j = i; j < n && !opts_blank(s[j]) && s[j] != '='; j++)
+		;
+	for (k = j; k < n && opts_blank(s[k]); k++)
+		;
+	if (k < n && s[k] == '=') {
+		eq = true;
+		for (k++; k < n && opts_blank(s[k]); k++)
+			;
+	}
+	*name = s + i;
+	*nlen = j - i;
+	*value = NULL;
+	if (k == n && !eq)
+		return 1;
+	if (k < n && (s[k] == '"' || s[k] == '\'')) {
+		*value = opts_unquote(sc, s + k, n - k);
+		return *value != NULL ? 1 : -1;
+	}
+	s[n] = '\0';
+	*value = s + k;
+	return 1;
+}
+
+/*
+ * Apply the option of one config line (name, nlen, value as
+ * opts_line_split gives them): a long name of the table, never -c, -h or
+ * -V, with a value exactly when the option takes one.
+ */
+static int
+opts_file_option(struct opt_scan *sc, struct opts_origin *og, struct opts *o,
+    const char *name, size_t nlen, char *value, unsigned long line)
+{
+	char shown[256];
+	const struct opt_def *d = opts_find_name(server_defs, name, nlen);
+
+	opts_show(shown, sizeof(shown), name, nlen);
+	if (nlen == 0) {
+		opts_err(sc, "a value without an option name");
+		return -1;
+	}
+	if (d == NULL && name[0] == '-') {
+		opts_err(sc,
+		    "unknown option '%s' (write the long name without --)",
+		    shown);
+		return -1;
+	}
+	if (d == NULL) {
+		opts_err(sc, "unknown option '%s'", shown);
+		return -1;
+	}
+	if (d->id == 'c' || d->id == 'h' || d->id == 'V') {
+		opts_err(
+		    sc, "option '%s' cannot be used in a config file", shown);
+		return -1;
+	}
+	if (!d->arg && value != NULL) {
+		opts_err(sc, "option '%s' takes no value", shown);
+		return -1;
+	}
+	if (d->arg && value == NULL) {
+		opts_err(sc, "option '%s' needs a value", shown);
+		return -1;
+	}
+	sc->arg = value;
+	og->line[opts_def_index(d->id)] = line;
+	return opts_apply(sc, o, d->id);
+}
+
+/*
+ * Apply every line of the config file, the len bytes at text (and one more
+ * the parser may write): a UTF-8 byte order mark at its start is skipped,
+ * lines end with LF (or CRLF), the last one may lack it.
+ */
+static int
+opts_file(struct opt_scan *sc, struct opts_origin *og, struct opts *o,
+    char *text, size_t len)
+{
+	size_t at = 0;
+	unsigned long line = 0;
+
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		at = 3;
+	while (at < len) {
+		char *s = text + at, *value;
+		char *lf = memchr(s, '\n', len - at);
+		size_t n = lf != NULL ? (size_t)(lf - s) : len - at, nlen;
+		const char *name;
+		int r;
+
+		sc->where = opts_where(og, ++line);
+		r = opts_line_split(sc, s, n, &name, &nlen, &value);
+		if (r < 0 || (r > 0 && opts_file_option(sc, og, o, name, nlen,
+		                           value, line) != 0))
+			return -1;
+		at += n + 1;
+	}
+	sc->where = NULL;
+	return 0;
+}
+
+/* Take the command line's -c FILE: at most one, and not empty. */
+static int
+opts_config_arg(struct opt_scan *sc, bool *seen)
+{
+	if (*sc->arg == '\0') {
+		opts_err(sc, "--config: empty path");
+		return -1;
+	}
+	if (*seen) {
+		opts_err(sc, "--config: given twice (one config file at most)");
+		return -1;
+	}
+	*seen = true;
+	return 0;
+}
+
+/* The config file argv names (see opts.h). */
+const char *
+opts_config_file(int argc, char **argv)
+{
+	struct opt_scan sc;
+	const char *file = NULL;
+	int id;
+
+	opts_scan_init(&sc, server_defs, argc, argv, NULL, 0);
+	while ((id = opts_scan(&sc)) != SCAN_END) {
+		if (id == SCAN_ERR || id == 'h' || id == 'V')
+			return NULL;
+		if (id == 'c' && file == NULL)
+			file = sc.arg;
+	}
+	return file != NULL && *file != '\0' ? file : NULL;
+}
+
+/* Parse a config file and then peerlogd's arguments, beside the sockets
+ * passed (see opts.h). */
 enum opts_result
-opts_parse_passed(struct opts *o, int argc, char **argv,
-    const struct sdenv_fds *passed, char *err, size_t errlen)
+opts_parse_file(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, const char *name, char *text, size_t len,
+    char *err, size_t errlen)
 {
 	enum opts_result res;
 	struct opt_scan sc;
-	char shown[256];
+	struct opts_origin og;
+	char shown[256], file[SHOWN_FILE];
+	bool config = false;
 	int id;
 
 	memset(o, 0, sizeof *o);
@@ -732,6 +1006,12 @@ opts_parse_passed(struct opts *o, int argc, char **argv,
 	o->handshake_timeout = HANDSHAKE_TIMEOUT_DEFAULT;
 	o->redis_key = "peerlog";
 	opts_scan_init(&sc, server_defs, argc, argv, err, errlen);
+	memset(&og, 0, sizeof(og));
+	if (name != NULL) {
+		og.file = opts_show(file, sizeof(file), name, strlen(name));
+		if (opts_file(&sc, &og, o, text, len) != 0)
+			return OPTS_ERROR;
+	}
 	while ((id = opts_scan(&sc)) != SCAN_END) {
 		if (opts_common(id, &res))
 			return res;
@@ -740,24 +1020,40 @@ opts_parse_passed(struct opts *o, int argc, char **argv,
 			opts_err(&sc, "unexpected argument '%s'", shown);
 			return OPTS_ERROR;
 		}
-		if (id == OPT_REUSEPORT)
-			o->reuseport = true;
-		else if (opts_apply(&sc, o, id) == -1)
+		if (id == 'c') {
+			if (opts_config_arg(&sc, &config) != 0)
+				return OPTS_ERROR;
+			continue;
+		}
+		og.line[opts_def_index(id)] = 0;
+		if (opts_apply(&sc, o, id) == -1)
 			return OPTS_ERROR;
 	}
-	if (o->redis_url == NULL &&
-	    (o->redis_key != NULL && strcmp(o->redis_key, "peerlog") != 0)) {
-		opts_err(&sc, "--redis-key needs --redis");
+	if (config && name == NULL) {
+		opts_err(&sc, "--config: the file was not read");
 		return OPTS_ERROR;
 	}
-	if (o->redis_url == NULL && o->redis_maxlen != 0) {
-		opts_err(&sc, "--redis-maxlen needs --redis");
-		return OPTS_ERROR;
-	}
-	if (opts_check_tls(&sc, o) != 0)
+	if (opts_check_redis(&sc, &og, o) != 0 ||
+	    opts_check_tls(&sc, &og, o) != 0)
 		return OPTS_ERROR;
 	opts_defaults(o);
 	return OPTS_RUN;
+}
+
+/* Parse peerlogd's arguments (see opts.h). */
+enum opts_result
+opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+	return opts_parse_file(o, argc, argv, NULL, NULL, NULL, 0, err, errlen);
+}
+
+/* Parse peerlogd's arguments beside the sockets passed (see opts.h). */
+enum opts_result
+opts_parse_passed(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, char *err, size_t errlen)
+{
+	return opts_parse_file(
+	    o, argc, argv, passed, NULL, NULL, 0, err, errlen);
 }
 
 /* Whether s is a decimal port 1..65535: digits only, no sign or spaces. */

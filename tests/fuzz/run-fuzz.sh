@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build one libFuzzer harness with clang and run it for a while:
 #   run-fuzz.sh NAME SECONDS SRCDIR BUILDDIR
-# NAME is escape, frame, octet, record, addr, cidr, opts, source,
+# NAME is escape, frame, octet, record, addr, cidr, opts, config, source,
 # certname, proxy or sdenv.
 # PEERLOG_FUZZ_SECONDS, when set, overrides SECONDS. Everything is written
 # under BUILDDIR/fuzz-NAME/: the binary, a scratch corpus seeded from
@@ -13,7 +13,7 @@ set -u
 # Say how to call this script, and stop.
 usage() {
 	echo "usage: run-fuzz.sh" \
-	    "escape|frame|octet|record|addr|cidr|opts|source|certname|proxy|sdenv" \
+	    "escape|frame|octet|record|addr|cidr|opts|config|source|certname|proxy|sdenv" \
 	    "SECONDS SRCDIR BUILDDIR" >&2
 	exit 2
 }
@@ -33,6 +33,7 @@ record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;
 opts) modules="opts.c addr.c cidr.c escape.c certname.c redisurl.c sdenv.c" ;;
+config) modules="opts.c addr.c cidr.c escape.c certname.c redisurl.c sdenv.c" ;;
 source) modules="source.c" ;;
 certname) modules="certname.c escape.c" ;;
 proxy) modules="proxy.c" ;;
