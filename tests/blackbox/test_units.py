@@ -26,6 +26,7 @@ pytestmark = requires_peerlogd
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SYSTEMD = os.path.join(ROOT, "systemd")
+EXAMPLE_CONF = os.path.join(ROOT, "etc", "peerlogd.conf")
 SOCKETS = ("peerlogd.socket", "peerlogd-metrics.socket", "peerlogd-tls.socket")
 
 # What `systemd-analyze security` rated the service when it was written
@@ -235,7 +236,8 @@ def syscalls_after_exec(trace):
 
 
 def test_syscall_filter_allows_a_whole_session(start_server, pki, service, tmp_path):
-    """peerlogd under strace -f as the service runs it: its sockets passed
+    """peerlogd under strace -f as the service runs it (-c the example
+    config, the test's -o after it): its sockets passed
     (TCP, UDP, TLS, metrics), NOTIFY_SOCKET and WATCHDOG_USEC set; TCP, UDP
     and TLS clients, a scrape, SIGUSR1, SIGHUP (reopen and TLS reload),
     SIGTERM. Every call it makes passes the service's filter (a denied one
@@ -257,7 +259,8 @@ def test_syscall_filter_allows_a_whole_session(start_server, pki, service, tmp_p
     wrapper = ["strace", "-f", "-qq", "-o", str(trace),
                "bash", "-c", f'LISTEN_PID=$$ exec "$0" "$@" {moves}']
     try:
-        srv = start_server("--cert", pki.server_cert, "--key", pki.server_key,
+        srv = start_server("-c", EXAMPLE_CONF,
+                           "--cert", pki.server_cert, "--key", pki.server_key,
                            wrapper=wrapper, env=env, pass_fds=high, listen=3)
     finally:
         for h in high:
