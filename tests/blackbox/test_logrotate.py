@@ -14,7 +14,8 @@ import re
 import subprocess
 import threading
 
-from conftest import (WAIT, requires_peerlogd, peer_of, slow, tcp_connect)
+from conftest import (WAIT, peer_of, requires_peerlogd, slow, stop_quiet,
+                      tcp_connect)
 
 pytestmark = requires_peerlogd
 
@@ -100,8 +101,7 @@ def test_rotations_during_a_stream_lose_no_record(start_server, tmp_path):
         t.join(WAIT)
     client.close()
     srv.wait_event(peer, "disconnect", timeout=slow(WAIT))
-    rc, _, err = srv.stop()
-    assert rc == 0, err
+    stop_quiet(srv)
     lines, files = read_rotated(srv.out_path)
     # Three rotations: .1 as it was, .2 and .3 compressed a run later.
     assert [os.path.basename(f)[len(os.path.basename(srv.out_path)):]
@@ -132,3 +132,4 @@ def test_new_file_gets_the_records_after_a_rotation(start_server, tmp_path):
         assert b" msg after\n" not in f.read()
     assert os.stat(srv.out_path).st_mode & 0o777 == \
         os.stat(srv.out_path + ".1").st_mode & 0o777
+    stop_quiet(srv)
