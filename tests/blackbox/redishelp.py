@@ -8,9 +8,11 @@ KEYS, TTL, SELECT, SHUTDOWN and the like.
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from conftest import WAIT, STOP_WAIT
@@ -320,3 +322,100 @@ def wait_entry(redis, pred, key="peerlog", db=0, timeout=WAIT, what="an entry", 
                                  f"{what}: {srv.stderr()!r}")
         assert time.monotonic() < deadline, f"no {what} in the stream: {es[-20:]!r}"
         time.sleep(0.02)
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 in front of a Redis server, so a test can cut
+    peerlogd's connection at a moment it chooses: cut() stops passing Redis's
+    replies on (they are dropped), lets what peerlogd already sent reach
+    Redis and be applied, then closes both sides. Connections made after
+    that are relayed as usual. Every thread ends by itself once its sockets
+    are closed; close() closes them all."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.lock = threading.Lock()
+        self.pairs = []  # [client, server, withhold-event]
+        self.closed = False
+        self.cuts = 0
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(self.upstream, timeout=WAIT)
+            except OSError:
+                c.close()
+                continue
+            pair = [c, s, threading.Event()]
+            with self.lock:
+                if self.closed:
+                    c.close()
+                    s.close()
+                    return
+                self.pairs.append(pair)
+                self.accepted += 1
+            threading.Thread(target=self._pump, args=(pair,), daemon=True).start()
+
+    def _pump(self, pair):
+        c, s, withhold = pair
+        try:
+            while True:
+                # Withheld: Redis's replies are not read, nor passed on.
+                watch = [c] if withhold.is_set() else [c, s]
+                ready, _, _ = select.select(watch, [], [], 0.05)
+                for src in ready:
+                    data = src.recv(1 << 16)
+                    if not data:
+                        return
+                    (s if src is c else c).sendall(data)
+        except OSError:
+            return
+        finally:
+            for x in (c, s):
+                try:
+                    x.close()
+                except OSError:
+                    pass
+
+    def cut(self, settle=0.3):
+        """Drop the replies of every relayed connection, let Redis apply
+        what it was sent for settle seconds, then close them. Returns how
+        many connections were cut."""
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for p in pairs:
+            p[2].set()
+        time.sleep(settle)
+        for c, s, _ in pairs:
+            for x in (s, c):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.cuts += 1
+        return len(pairs)
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+            pairs, self.pairs = self.pairs, []
+        self.lsock.close()
+        for c, s, _ in pairs:
+            for x in (s, c):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.thread.join(WAIT)

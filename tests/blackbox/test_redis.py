@@ -33,7 +33,7 @@ from conftest import (STOP_WAIT, TS_RE, VERSION, WAIT, group_alive, peer_of,
                       proc_status_kib, requires_peerlogd, run_peerlogd, sanitized,
                       slow, tcp_connect, tls_args, tls_connect, udp_send, wait_stderr)
 from proxyhelp import v1
-from redishelp import (SEQ_KEY_RE, entries, free_port, json_as_fields, wait_entry,
+from redishelp import (SEQ_KEY_RE, Relay, entries, free_port, json_as_fields, wait_entry,
                        wait_xlen)
 
 pytestmark = requires_peerlogd
@@ -550,6 +550,23 @@ def test_exactly_once_across_a_shutdown_nosave_and_restart_of_redis(start_server
     es, peers = troubled_load(srv, r, trouble)
     assert_exactly_once(es, peers)
     assert_outages(other_stderr(srv), r.url, 1)
+
+
+def test_exactly_once_when_the_connection_is_cut_and_its_replies_lost(start_server,
+                                                                      start_redis):
+    # A relay between peerlogd and Redis passes the transactions on and drops
+    # the replies, then closes: Redis applied what peerlogd never saw
+    # confirmed. Sent again blindly, those records would be in twice.
+    r = start_redis()
+    relay = Relay(r.where)
+    try:
+        srv = start_server("-t", "127.0.0.1:0", "--redis", relay.url, output="stdout")
+        es, peers = troubled_load(srv, r, lambda: relay.cut())
+        assert relay.cuts == 1 and relay.accepted == 2
+    finally:
+        relay.close()
+    assert_exactly_once(es, peers)
+    assert_outages(other_stderr(srv), relay.url, 1)
 
 
 def test_two_outages_are_each_said_once(start_server, start_redis):
