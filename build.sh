@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="gcc meson ninja-build pkg-config libevent-dev libssl-dev libhiredis-dev"
-TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev openssl rsyslog rsyslog-openssl socat haproxy redis-server"
+TEST_PACKAGES="python3 python3-pytest clang libclang-rt-dev openssl rsyslog rsyslog-openssl socat haproxy redis-server systemd prometheus"
 
 # Install the Debian packages that are not installed yet (apt's output on
 # stderr).

@@ -100,8 +100,8 @@ TLS_MODES = ("tls", "tlsidle", "tlshs")
 GROUPS = {"UDP": ["U50k", "U100k", "U200k", "Umax"],
           "TLS": ["TLS16", "TLS1K", "TLSIDLE", "TLSHS"],
           "ALL": list(SCENARIOS)}
-RECEIVERS = ["peerlogd", "peerlogd-base", "peerlogd-tcp", "ref", "rsyslog",
-             "syslog-ng", "socat", "ncat"]
+RECEIVERS = ["peerlogd", "peerlogd-base", "peerlogd-tcp", "peerlogd-rp2",
+             "ref", "rsyslog", "syslog-ng", "socat", "ncat"]
 # Debian packages that bring each peer.
 PACKAGES = {"rsyslog": "rsyslog", "syslog-ng": "syslog-ng-core",
             "socat": "socat", "ncat": "ncat"}
@@ -454,6 +454,28 @@ class PeerlogdTcp(Peerlogd):
         return "tcp" if mode == "tls" else mode
 
 
+class PeerlogdReuseport2(Peerlogd):
+    """Two peerlogd processes (from --build) sharing the TCP and UDP ports
+    with --reuseport, both appending to the one output file (each write is
+    whole records, and appends do not interleave), so the checker sees one
+    file; CPU is the two processes' sum. Against peerlogd: what a second
+    instance buys."""
+    name = "peerlogd-rp2"
+    multi = True
+    modes = ("tcp", "udp")
+
+    def start(self, rd, out, scen):
+        tcp, udp = free_port("tcp"), free_port("udp")
+        one = (f'"$0" --reuseport -t {HOST}:{tcp} -u {HOST}:{udp} '
+               f'-o "$1"')
+        p = start_on_ports(["sh", "-c", f"{one} & {one} & wait",
+                            self.path(), out], rd, tcp, udp)
+        # Both bound: each says so on the shared stderr.
+        wait_until(lambda: open(os.path.join(rd, "stderr")).read().count(
+            "listening tcp") == 2, 15, "both peerlogd listening")
+        return Running(p, tcp, udp, True, os.path.join(rd, "stderr"))
+
+
 class Ref(Receiver):
     name = "ref"
 
@@ -720,8 +742,8 @@ class Ncat(Receiver):
 
 
 RECEIVER_CLASSES = {c.name: c for c in
-                    (Peerlogd, PeerlogdBase, PeerlogdTcp, Ref, Rsyslog,
-                     SyslogNg, Socat, Ncat)}
+                    (Peerlogd, PeerlogdBase, PeerlogdTcp, PeerlogdReuseport2,
+                     Ref, Rsyslog, SyslogNg, Socat, Ncat)}
 
 
 def tls_files(ctx):

@@ -11,6 +11,8 @@
 #include "record.h"
 #include "redisurl.h"
 
+struct sdenv_fds;
+
 #define OPTS_MAX_ADDRS 64
 #define OPTS_MAX_ALLOW 64
 #define OPTS_MAX_NAMES 64
@@ -57,6 +59,8 @@ struct opts {
 	struct addr_spec metrics; /* --metrics ADDR */
 	const char *user;         /* --user NAME, or NULL */
 	const char *pidfile;      /* --pidfile PATH, or NULL */
+	/* The sockets systemd passed (listen.c serves them), or NULL. */
+	const struct sdenv_fds *passed;
 };
 
 /*
@@ -66,6 +70,15 @@ struct opts {
  */
 enum opts_result opts_parse(
     struct opts *o, int argc, char **argv, char *err, size_t errlen);
+
+/*
+ * opts_parse for a server that a service manager passed sockets to (passed,
+ * from sdenv_fds_parse; kept in o->passed): when there are any, no default
+ * listener is filled in, and a passed tls socket is a TLS listener for the
+ * TLS options (it needs --cert and --key, and they need it or a -T).
+ */
+enum opts_result opts_parse_passed(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, char *err, size_t errlen);
 
 /* peerlogd's usage text. */
 extern const char opts_usage[];

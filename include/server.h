@@ -24,6 +24,9 @@ struct peers;
 struct listeners;
 struct udps;
 struct tls_ctx;
+struct notify;
+struct sdenv_fds;
+struct metrics;
 
 /* Outputs at once: a file now, a broker beside it later. */
 #define SERVER_OUTPUTS_MAX 4
@@ -57,6 +60,8 @@ struct server {
 	struct listeners *listeners; /* listen.c */
 	struct udps *udps;           /* udp.c */
 	struct tls_ctx *tls;         /* tls.c: with -T listeners, else NULL */
+	struct notify *notify;       /* notify.c: with NOTIFY_SOCKET */
+	struct metrics *metrics;     /* metrics_http.c: with --metrics */
 
 	struct event *flush_ev;  /* hands the batch over once per loop pass */
 	struct event *stop_ev;   /* shutdown: watches the outputs' progress */
@@ -171,8 +176,29 @@ struct listen_conf {
 	const struct addr_spec *addr;
 };
 
-/* listen.c: every socket the options name, bound in one place */
+/* listen.c: every socket the options name, bound in one place, and every
+ * socket systemd passed */
+
+/*
+ * Read the sockets systemd passed to this process from the environment
+ * (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES; see sdenv.h) into f, and unset
+ * those variables. Before opts_parse_passed, which takes f. Returns 0, or
+ * -1 with err set (exit status 2).
+ */
+int listen_passed_env(struct sdenv_fds *f, char *err, size_t errlen);
 int listen_open(struct server *s, char *err, size_t errlen);
+/*
+ * The hook of the module that serves a kind of passed socket that listen.c
+ * does not serve itself; only "metrics" (FileDescriptorName=metrics) is
+ * kept so. After listen_open and before listen_announce, each call takes
+ * the next passed socket of that name: a listening, non-blocking,
+ * close-on-exec IPv4 or IPv6 stream socket, checked like the others (with
+ * SO_REUSEPORT as systemd's ReusePort= set it). From then it is the
+ * caller's to serve, to announce ("peerlogd: listening ..." from its
+ * getsockname) and to close. Returns -1 when none is left. listen_announce
+ * closes any not taken, and says so.
+ */
+int listen_activated_fd(struct server *s, const char *name);
 void listen_announce(struct server *s);
 void listen_pause(struct server *s);
 void listen_resume(struct server *s);

@@ -1,7 +1,8 @@
 /*
- * The listeners: every -t, -T and -u address bound (sock.c), TCP and TLS
- * listeners accepting into peer.c, UDP sockets handed to udp.c; each carries
- * its listen_conf from the options to the connections it serves.
+ * The listeners: every -t, -T and -u address bound (sock.c) and every socket
+ * systemd passed (sdenv.c), TCP and TLS listeners accepting into peer.c, UDP
+ * sockets handed to udp.c; each carries its listen_conf from the options to
+ * the connections it serves.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <event2/listener.h>
 
 #include "prog.h"
+#include "sdenv.h"
 #include "server.h"
 #include "sock.h"
 
@@ -33,11 +35,21 @@ struct listener {
 	char addr[ADDR_STRLEN];
 };
 
+/* A passed socket kept for the module that serves it (metrics). */
+struct listen_kept {
+	int fd; /* -1 once taken */
+	const char *name;
+	char label[SDENV_NAME_MAX + 32];
+};
+
 /* The TCP listeners of a server, and the confs of every listener. */
 struct listeners {
 	struct server *server;
 	struct listen_conf *confs;
 	size_t nconfs;
+	struct listen_conf passed_conf[PROTO_N]; /* the passed sockets' */
+	struct listen_kept *kept;
+	size_t nkept;
 	struct listener *l;
 	size_t n;
 	size_t drain_next;       /* shutdown: the listener being drained */
@@ -157,14 +169,101 @@ listen_confs(struct listeners *ls, const struct opts *o)
 	return 0;
 }
 
+/* The environment's passed sockets (see server.h). */
+int
+listen_passed_env(struct sdenv_fds *f, char *err, size_t errlen)
+{
+	int rc = sdenv_fds_parse(f, getenv("LISTEN_PID"), getenv("LISTEN_FDS"),
+	    getenv("LISTEN_FDNAMES"), (long)getpid(), err, errlen);
+
+	/* As sd_listen_fds(1): nothing this process starts may take them
+	 * for its own. The names were copied. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return rc;
+}
+
+/* "passed socket FD (NAME)", the passed socket i in messages. */
+static void
+listen_passed_label(const struct sdenv_fds *f, size_t i, char *dst, size_t len)
+{
+	if (f->name[i][0] != '\0')
+		snprintf(dst, len, "passed socket %zu (%s)",
+		    i + SDENV_FDS_START, f->name[i]);
+	else
+		snprintf(dst, len, "passed socket %zu", i + SDENV_FDS_START);
+}
+
 /*
- * Bind every listener the options name; err names the first failure.
- * Nothing is said on standard error until all are bound (listen_announce).
+ * Serve every socket systemd passed, by its name and type: "tls" a TLS
+ * listener, any other listening stream socket a TCP listener, a datagram
+ * socket a UDP socket; "metrics" is kept for listen_activated_fd. A
+ * descriptor that is not such a socket is an error.
+ */
+static int
+listen_passed(struct listeners *ls, char *err, size_t errlen)
+{
+	struct server *s = ls->server;
+	const struct sdenv_fds *f = s->opts->passed;
+
+	for (int p = 0; p < PROTO_N; p++)
+		ls->passed_conf[p] =
+		    (struct listen_conf){s, (enum proto)p, "LISTEN_FDS", NULL};
+	if (f == NULL || f->n == 0)
+		return 0;
+	ls->kept = calloc(f->n, sizeof(*ls->kept));
+	if (ls->kept == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		int fd = (int)(i + SDENV_FDS_START);
+		enum sdenv_kind kind = sdenv_kind(f->name[i]);
+		char label[SDENV_NAME_MAX + 32], why[128];
+		int type = sock_adopt(fd, why, sizeof(why));
+
+		listen_passed_label(f, i, label, sizeof(label));
+		if (type < 0) {
+			snprintf(err, errlen, "%s: %s", label, why);
+			return -1;
+		}
+		if (kind != SDENV_OTHER && type != SOCK_STREAM) {
+			snprintf(err, errlen,
+			    "%s: a datagram socket cannot be the %s listener",
+			    label, kind == SDENV_TLS ? "TLS" : "metrics");
+			return -1;
+		}
+		if (kind == SDENV_METRICS) {
+			struct listen_kept *k = &ls->kept[ls->nkept++];
+			k->fd = fd;
+			k->name = f->name[i];
+			snprintf(k->label, sizeof(k->label), "%s", label);
+			continue;
+		}
+		enum proto proto = kind == SDENV_TLS    ? PROTO_TLS
+		                   : type == SOCK_DGRAM ? PROTO_UDP
+		                                        : PROTO_TCP;
+		const struct listen_conf *c = &ls->passed_conf[proto];
+		int rc = type == SOCK_DGRAM
+		             ? udp_add(s, c, fd, err, errlen)
+		             : listen_add(ls, c, fd, err, errlen);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Bind every listener the options name, after taking the passed sockets;
+ * err names the first failure. Nothing is said on standard error until
+ * all are bound (listen_announce).
  */
 int
 listen_open(struct server *s, char *err, size_t errlen)
 {
 	struct listeners *ls = calloc(1, sizeof(*ls));
+	size_t npassed = s->opts->passed != NULL ? s->opts->passed->n : 0;
 
 	if (ls != NULL)
 		ls->server = s;
@@ -172,17 +271,21 @@ listen_open(struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	ls->l = calloc((s->opts->ntcp + s->opts->ntls) * SOCK_PER_ADDR + 1,
+	ls->l = calloc(
+	    (s->opts->ntcp + s->opts->ntls) * SOCK_PER_ADDR + npassed + 1,
 	    sizeof(*ls->l));
 	if (ls->l == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (listen_passed(ls, err, errlen) != 0)
+		return -1;
 	for (size_t i = 0; i < ls->nconfs; i++) {
 		const struct listen_conf *c = &ls->confs[i];
 		int type = c->proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 		int fds[SOCK_PER_ADDR];
-		int n = sock_bind(c->addr, type, c->opt, fds, err, errlen);
+		int n = sock_bind(c->addr, type, s->opts->reuseport, c->opt,
+		    fds, err, errlen);
 		if (n < 0)
 			return -1;
 		for (int j = 0; j < n; j++) {
@@ -199,6 +302,22 @@ listen_open(struct server *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Take a passed socket kept for another module (see server.h). */
+int
+listen_activated_fd(struct server *s, const char *name)
+{
+	struct listeners *ls = s->listeners;
+
+	for (size_t i = 0; ls != NULL && i < ls->nkept; i++)
+		if (ls->kept[i].fd >= 0 &&
+		    strcmp(ls->kept[i].name, name) == 0) {
+			int fd = ls->kept[i].fd;
+			ls->kept[i].fd = -1;
+			return fd;
+		}
+	return -1;
+}
+
 /* Everything is bound and the output open: say so, and start accepting. */
 void
 listen_announce(struct server *s)
@@ -208,6 +327,13 @@ listen_announce(struct server *s)
 	for (size_t i = 0; i < ls->n; i++)
 		report("listening %s %s",
 		    counters_proto_name(ls->l[i].conf->proto), ls->l[i].addr);
+	/* A kept socket nothing took would queue connections for ever. */
+	for (size_t i = 0; i < ls->nkept; i++)
+		if (ls->kept[i].fd >= 0) {
+			report("%s: not served; closed", ls->kept[i].label);
+			close(ls->kept[i].fd);
+			ls->kept[i].fd = -1;
+		}
 	udp_announce(s);
 	listen_resume(s);
 }
@@ -292,6 +418,10 @@ listen_free(struct server *s)
 			evconnlistener_free(ls->l[i].lev);
 	if (ls->accept_ev != NULL)
 		event_free(ls->accept_ev);
+	for (size_t i = 0; i < ls->nkept; i++)
+		if (ls->kept[i].fd >= 0)
+			close(ls->kept[i].fd);
+	free(ls->kept);
 	free(ls->l);
 	free(ls->confs);
 	free(ls);

@@ -9,6 +9,7 @@
 
 #include "escape.h"
 #include "opts.h"
+#include "sdenv.h"
 
 /* Limits and defaults; opts_usage repeats them in words. */
 #define MAX_LINE_DEFAULT 8192
@@ -625,11 +626,13 @@ opts_apply(struct opt_scan *sc, struct opts *o, int id)
 	return -1;
 }
 
-/* Fill in the default listeners when no -t, -u or -T was given. */
+/* Fill in the default listeners when no -t, -u or -T was given and no
+ * socket was passed. */
 static void
 opts_defaults(struct opts *o)
 {
-	if (o->ntcp != 0 || o->nudp != 0 || o->ntls != 0)
+	if (o->ntcp != 0 || o->nudp != 0 || o->ntls != 0 ||
+	    (o->passed != NULL && o->passed->n > 0))
 		return;
 	strcpy(o->tcp[0].host, "localhost");
 	o->tcp[0].port = TCP_PORT_DEFAULT;
@@ -639,24 +642,44 @@ opts_defaults(struct opts *o)
 	o->nudp = 1;
 }
 
+/* The first passed socket named tls, or -1. */
+static long
+opts_passed_tls(const struct opts *o)
+{
+	for (size_t i = 0; o->passed != NULL && i < o->passed->n; i++)
+		if (sdenv_kind(o->passed->name[i]) == SDENV_TLS)
+			return (long)i;
+	return -1;
+}
+
 /*
- * The TLS options need each other: a listener its certificate and key,
- * --client-name the CA that verifies the names. Files named but not used
- * are an error too, as they are surely a mistake.
+ * The TLS options need each other: a listener (-T or a passed tls socket)
+ * its certificate and key, --client-name the CA that verifies the names.
+ * Files named but not used are an error too, as they are surely a mistake.
  */
 static int
 opts_check_tls(struct opt_scan *sc, const struct opts *o)
 {
+	long tls = opts_passed_tls(o);
+
 	if (o->ntls > 0 && (o->cert == NULL || o->key == NULL)) {
 		opts_err(sc, "--tls needs --cert and --key");
 		return -1;
 	}
-	if (o->ntls == 0 &&
+	if (tls >= 0 && (o->cert == NULL || o->key == NULL)) {
+		opts_err(sc, "passed socket %ld (tls) needs --cert and --key",
+		    tls + SDENV_FDS_START);
+		return -1;
+	}
+	if (o->ntls == 0 && tls < 0 &&
 	    (o->cert != NULL || o->key != NULL || o->client_ca != NULL)) {
-		opts_err(sc, "--%s needs a --tls listener",
+		opts_err(sc, "--%s needs a --tls listener%s",
 		    o->cert != NULL  ? "cert"
 		    : o->key != NULL ? "key"
-		                     : "client-ca");
+		                     : "client-ca",
+		    o->passed != NULL && o->passed->n > 0
+		        ? " or a passed tls socket"
+		        : "");
 		return -1;
 	}
 	if (o->nclient_names > 0 && o->client_ca == NULL) {
@@ -686,12 +709,21 @@ opts_common(int id, enum opts_result *res)
 enum opts_result
 opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
+	return opts_parse_passed(o, argc, argv, NULL, err, errlen);
+}
+
+/* Parse peerlogd's arguments beside the sockets passed (see opts.h). */
+enum opts_result
+opts_parse_passed(struct opts *o, int argc, char **argv,
+    const struct sdenv_fds *passed, char *err, size_t errlen)
+{
 	enum opts_result res;
 	struct opt_scan sc;
 	char shown[256];
 	int id;
 
 	memset(o, 0, sizeof *o);
+	o->passed = passed;
 	o->output = "-";
 	o->format = RECORD_TEXT;
 	o->max_line = MAX_LINE_DEFAULT;

@@ -25,6 +25,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 
 #include "opts.h"
 #include "output.h"
@@ -36,6 +37,11 @@
 #define REDIS_TXN_BYTES (256 * 1024)
 /* Transactions sent and not yet confirmed: Redis's pipeline depth. */
 #define REDIS_INFLIGHT 16
+/* At most this many bytes wait in hiredis's output buffer: after a short
+ * write it moves what is left to the front, so a long queue there costs
+ * time in proportion to its length on every write. The rest wait here
+ * and go as replies come in. */
+#define REDIS_QUEUED_MAX (128 * 1024)
 /* XADD KEY MAXLEN ~ N * and a record's fields (a stats record has 30). */
 #define REDIS_ARGV_MAX 160
 /* How long the sequence key outlives the last transaction: far longer
@@ -276,7 +282,8 @@ static void
 redis_pump(struct output_redis *r)
 {
 	while (r->ready && r->ac != NULL && r->txn_n < REDIS_INFLIGHT &&
-	       r->sent < r->len) {
+	       r->sent < r->len &&
+	       (r->txn_n == 0 || sdslen(r->ac->c.obuf) < REDIS_QUEUED_MAX)) {
 		struct redis_txn t = {0, 0};
 		unsigned long long last = r->head_seq;
 		bool ok =

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "frame.h"
+#include "metrics.h"
 #include "prog.h"
 #include "proxy.h"
 #include "server.h"
@@ -1374,7 +1375,7 @@ peer_limit(struct server *s)
 	ps->fd_room = SIZE_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
-	size_t used = peer_open_fds() + PEER_FD_RESERVE;
+	size_t used = peer_open_fds() + PEER_FD_RESERVE + metrics_reserve(s);
 	ps->fd_room = rl.rlim_cur > used ? (size_t)rl.rlim_cur - used : 0;
 }
 

@@ -3,9 +3,18 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "metrics.h"
+#include "notify.h"
 #include "opts.h"
 #include "prog.h"
+#include "sdenv.h"
 #include "server.h"
+
+/* What peerlogd runs with: its options and the sockets systemd passed. */
+struct peerlogd {
+	struct opts o;
+	struct sdenv_fds passed;
+};
 
 /* Let --max-clients reach the hard descriptor limit without tuning. */
 static void
@@ -38,11 +47,28 @@ block_signals(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
-/* opts_parse with prog's signature. */
+/* The passed sockets, then the options, with prog's signature. */
 static enum opts_result
-peerlogd_parse(void *o, int argc, char **argv, char *err, size_t errlen)
+peerlogd_parse(void *arg, int argc, char **argv, char *err, size_t errlen)
 {
-	return opts_parse(o, argc, argv, err, errlen);
+	struct peerlogd *d = arg;
+
+	if (listen_passed_env(&d->passed, err, errlen) != 0)
+		return OPTS_ERROR;
+	return opts_parse_passed(&d->o, argc, argv, &d->passed, err, errlen);
+}
+
+/* The metrics listeners: the sockets systemd passed named "metrics", then
+ * --metrics's. */
+static int
+peerlogd_metrics(struct server *s, char *err, size_t errlen)
+{
+	int fd;
+
+	while ((fd = listen_activated_fd(s, "metrics")) >= 0)
+		if (metrics_start(s, fd, err, errlen) != 0)
+			return -1;
+	return metrics_start(s, -1, err, errlen);
 }
 
 /*
@@ -50,35 +76,40 @@ peerlogd_parse(void *o, int argc, char **argv, char *err, size_t errlen)
  * leaves no file behind), then say where it listens and serve.
  */
 static int
-peerlogd_run(struct event_base *base, void *opts)
+peerlogd_run(struct event_base *base, void *arg)
 {
+	struct peerlogd *d = arg;
 	struct server s;
 	char err[512];
 	int rc = 2;
 
 	raise_nofile();
-	if (server_init(&s, base, opts, err, sizeof(err)) != 0 ||
+	if (server_init(&s, base, &d->o, err, sizeof(err)) != 0 ||
 	    listen_open(&s, err, sizeof(err)) != 0 ||
+	    peerlogd_metrics(&s, err, sizeof(err)) != 0 ||
 	    server_open_output(&s, err, sizeof(err)) != 0) {
 		report("%s", err);
 	} else {
 		server_start(&s);
 		listen_announce(&s);
+		metrics_announce(&s);
+		notify_ready(&s);
 		rc = server_run(&s);
 		block_signals();
 	}
 	server_free(&s);
+	sdenv_fds_free(&d->passed);
 	return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-	static struct opts o; /* large: keep it off the stack */
+	static struct peerlogd d; /* large: keep it off the stack */
 	static const struct prog p = {
 	    .name = "peerlogd",
 	    .usage = opts_usage,
-	    .opts = &o,
+	    .opts = &d,
 	    .parse = peerlogd_parse,
 	    .run = peerlogd_run,
 	};

@@ -35,6 +35,10 @@ redisurl_tcp(const char *s, struct redisurl *u, const char **why)
 {
 	const char *end = s + strlen(s), *host = s, *host_end, *p;
 
+	if (strchr(s, '@') != NULL) {
+		*why = "user names and passwords are not supported";
+		return -1;
+	}
 	if (*s == '[') {
 		host = s + 1;
 		host_end = strchr(host, ']');
@@ -86,9 +90,7 @@ redisurl_tcp(const char *s, struct redisurl *u, const char **why)
 		p = end;
 	}
 	if (*p != '\0') {
-		*why = *p == '@' || strchr(s, '@') != NULL
-		           ? "user names and passwords are not supported"
-		           : "bad character after the host";
+		*why = "bad character after the host";
 		return -1;
 	}
 	return 0;

@@ -14,6 +14,8 @@
 
 #include "config.h"
 #include "escape.h"
+#include "notify.h"
+#include "metrics.h"
 #include "prog.h"
 #include "server.h"
 #include "tls.h"
@@ -30,26 +32,6 @@ static void server_pause(struct server *s);
 static void server_resume(struct server *s);
 static void server_stop(struct server *s, const char *why);
 static void server_stop_step(struct server *s);
-
-/* The PROTO text of a listener kind (see counters.h). */
-const char *
-counters_proto_name(enum proto p)
-{
-	static const char *const names[PROTO_N] = {"tcp", "udp", "tls"};
-
-	return names[p];
-}
-
-/* The reason= text of a reject (see counters.h). */
-const char *
-counters_reject_name(enum reject_reason r)
-{
-	static const char *const names[REJECT_N] = {"acl", "max-clients",
-	    "max-per-source", "error", "tls", "client-name",
-	    "handshake-timeout", "proxy"};
-
-	return names[r];
-}
 
 /*
  * Re-read the outputs after they took a batch or told of a change: the
@@ -395,6 +377,10 @@ server_snapshot(struct server *s, struct counters_snapshot *snap)
 {
 	memset(snap, 0, sizeof(*snap));
 	snap->c = s->counters;
+	/* A pause under way counts up to now (the caller set the clock). */
+	if (s->paused)
+		snap->c.paused_ms +=
+		    (unsigned long long)(s->now - s->paused_since);
 	snap->udp_dropped_kernel = udp_kernel_drops(s);
 	snap->noutputs = s->noutputs;
 	for (size_t i = 0; i < s->noutputs; i++) {
@@ -554,6 +540,7 @@ server_stop(struct server *s, const char *signame)
 		return; /* a repeated signal: the first one does it all */
 	s->stopping = true;
 	s->stop_signal = signame;
+	notify_stopping(s);
 	s->stop_progress = s->now;
 	s->stop_bytes = server_output_bytes(s);
 	event_add(s->stop_ev, &tick);
@@ -631,7 +618,9 @@ server_init(struct server *s, struct event_base *base, const struct opts *o,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (o->ntls > 0 && tls_init(&s->tls, o, err, errlen) != 0)
+	/* The options give a certificate exactly when some listener, a -T or
+	 * a passed tls socket, is TLS. */
+	if (o->cert != NULL && tls_init(&s->tls, o, err, errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
 		s->sig_ev[i] = evsignal_new(base, sigs[i], server_signal_cb, s);
@@ -717,6 +706,7 @@ server_run(struct server *s)
 void
 server_free(struct server *s)
 {
+	metrics_free(s);
 	peer_free_all(s);
 	udp_free(s);
 	listen_free(s); /* last: the others point to its confs */
@@ -731,6 +721,7 @@ server_free(struct server *s)
 		event_free(s->reject_ev);
 	tls_free(s->tls);
 	s->tls = NULL;
+	notify_free(s);
 	for (size_t i = 0; i < s->noutputs; i++)
 		s->outputs[i]->ops->free(s->outputs[i]);
 	s->noutputs = 0;

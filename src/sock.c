@@ -142,12 +142,13 @@ sock_mapped(const struct sockaddr *sa)
 }
 
 /*
- * A socket bound to sa; -1 with errno set. IPv6 sockets are IPv6 only
+ * A socket bound to sa (with SO_REUSEPORT when reuse); -1 with errno set.
+ * IPv6 sockets are IPv6 only
  * ("*" binds 0.0.0.0 and [::] side by side), except an IPv4-mapped address,
  * which only an IPv6 socket that takes IPv4 can bind.
  */
 static int
-sock_bind_one(const struct sockaddr *sa, socklen_t len, int type)
+sock_bind_one(const struct sockaddr *sa, socklen_t len, int type, bool reuse)
 {
 	int one = 1;
 	int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -157,7 +158,11 @@ sock_bind_one(const struct sockaddr *sa, socklen_t len, int type)
 	if (sa->sa_family == AF_INET6 && !sock_mapped(sa))
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	sock_options(fd, type);
-	if (bind(fd, sa, len) != 0 ||
+	/* --reuseport: every process that sets it on the same address shares
+	 * the port, and the kernel spreads connections and datagrams. */
+	if ((reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	                  sizeof(one)) != 0) ||
+	    bind(fd, sa, len) != 0 ||
 	    (type == SOCK_STREAM && listen(fd, SOCK_BACKLOG) != 0)) {
 		int e = errno;
 		close(fd);
@@ -169,8 +174,8 @@ sock_bind_one(const struct sockaddr *sa, socklen_t len, int type)
 
 /* Resolve and bind every address of a (see sock.h). */
 int
-sock_bind(const struct addr_spec *a, int type, const char *opt, int *fds,
-    char *err, size_t errlen)
+sock_bind(const struct addr_spec *a, int type, bool reuseport, const char *opt,
+    int *fds, char *err, size_t errlen)
 {
 	struct sock_list l;
 	char typed[ADDR_HOSTLEN + 16], addr[ADDR_STRLEN];
@@ -181,7 +186,7 @@ sock_bind(const struct addr_spec *a, int type, const char *opt, int *fds,
 	sock_typed(a, typed, sizeof(typed));
 	for (size_t i = 0; i < l.n; i++) {
 		const struct sockaddr *sa = (struct sockaddr *)&l.ss[i];
-		int fd = sock_bind_one(sa, l.len[i], type);
+		int fd = sock_bind_one(sa, l.len[i], type, reuseport);
 		if (fd >= 0) {
 			fds[n++] = fd;
 			continue;
@@ -210,19 +215,34 @@ sock_bind(const struct addr_spec *a, int type, const char *opt, int *fds,
 int
 sock_adopt(int fd, char *err, size_t errlen)
 {
-	int type;
-	socklen_t len = sizeof(type);
+	int type, listening = 0;
+	socklen_t len = sizeof(type), llen = sizeof(listening);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
 	int fl = fcntl(fd, F_GETFL);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || fl < 0 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-		snprintf(err, errlen, "socket %d: %s", fd, strerror(errno));
+	if (fl < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
+		snprintf(err, errlen, "not an IPv4 or IPv6 socket");
 		return -1;
 	}
 	if (type != SOCK_STREAM && type != SOCK_DGRAM) {
-		snprintf(
-		    err, errlen, "socket %d: neither stream nor datagram", fd);
+		snprintf(err, errlen, "neither a stream nor a datagram socket");
+		return -1;
+	}
+	if (type == SOCK_STREAM && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN,
+	                                &listening, &llen) != 0 ||
+	                               !listening)) {
+		snprintf(err, errlen, "a stream socket that is not listening");
+		return -1;
+	}
+	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	sock_options(fd, type);

@@ -209,7 +209,8 @@ class Server:
     """A running peerlogd with its output, stderr and listening addresses."""
 
     def __init__(self, args=DEFAULT_ARGS, *, tmp_dir, output="file", fmt=None,
-                 listen=None, out_path=None, nofile=None, wrapper=None):
+                 listen=None, out_path=None, nofile=None, wrapper=None,
+                 env=None, pass_fds=()):
         self.fmt = fmt or "text"
         argv = [PEERLOGD] + list(args)
         if fmt:
@@ -244,7 +245,8 @@ class Server:
                 resource.setrlimit(resource.RLIMIT_NOFILE, lim)
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=stdout,
-            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec)
+            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec,
+            env=env, pass_fds=tuple(pass_fds))
         self.pid = self.proc.pid
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stderr, self._stderr),
@@ -567,25 +569,27 @@ def group_alive(pgid):
 @pytest.fixture
 def start_server(tmp_path):
     """Factory: start_server(*args, output=..., fmt=None, listen=None,
-    out_path=None, nofile=None, wrapper=None) -> Server. With no args the
+    out_path=None, nofile=None, wrapper=None, env=None, pass_fds=()) -> Server. With no args the
     server gets -t 127.0.0.1:0 -u 127.0.0.1:0. output: 'file' (adds -o FILE),
     'stdout' (a pipe read by a thread), 'given' (args hold -o out_path),
     'rawpipe' or 'rawsocket' (standard output a pipe or a socket the test
     reads itself: see Server.close_stdout_reader and Server.raw_fd). nofile:
     (soft, hard) RLIMIT_NOFILE to start with. wrapper: argv prefix of a
-    command that execs the server in the end (unshare ... sh -c 'exec "$@"')."""
+    command that execs the server in the end (unshare ... sh -c 'exec "$@"').
+    env: the server's whole environment (default: the tests'); pass_fds:
+    descriptors it inherits (subprocess.Popen's)."""
     if not PEERLOGD:
         pytest.skip("PEERLOGD is not set")
     servers = []
 
     def start(*args, output="file", fmt=None, listen=None, out_path=None,
-              nofile=None, wrapper=None):
+              nofile=None, wrapper=None, env=None, pass_fds=()):
         n = len(servers)
         d = tmp_path / f"srv{n}"
         d.mkdir()
         s = Server(args or DEFAULT_ARGS, tmp_dir=d, output=output, fmt=fmt,
                    listen=listen, out_path=out_path, nofile=nofile,
-                   wrapper=wrapper)
+                   wrapper=wrapper, env=env, pass_fds=pass_fds)
         servers.append(s)
         return s
 
@@ -712,6 +716,18 @@ def tls_connect(addr, pki, cert=None, key=None, *, timeout=WAIT, minimum=None,
     except BaseException:
         raw.close()
         raise
+
+
+def stop_quiet(srv, allow=()):
+    """SIGTERM srv and wait: assert exit status 0 and nothing on stderr but
+    the listening lines and lines matching a regex of allow (a sanitizer
+    build reports leaks and errors there). Returns the records."""
+    rc, recs, err = srv.stop()
+    rxs = [re.compile(a) for a in allow]
+    extra = [l for l in err.split("\n") if l and not LISTEN_RE.fullmatch(l)
+             and not any(rx.fullmatch(l) for rx in rxs)]
+    assert rc == 0 and extra == [], (rc, err)
+    return recs
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@
  * per-message path (record_head_init, record_msg), which must make the
  * very same bytes, and as a TCP stream through the one-pass path
  * (record_msg_line), which must agree with frame_next and record_msg.
+ * RECORD_FIELDS records (for Redis) must hold every field as it was given,
+ * the message's bytes raw, and format back to the very same text and JSON
+ * lines; the field reader must stay inside any bytes it is handed.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -392,6 +395,87 @@ check_line_path(const char *buf, size_t n, unsigned sel)
 	free(h);
 }
 
+/* RECORD_FIELDS: one whole record of the fields in the JSON order, raw
+ * values, and record_fields_format makes record_format's text and JSON. */
+static void
+check_fields(const struct record *r)
+{
+	size_t max = record_max(r, RECORD_FIELDS);
+	char *rec = fuzz_alloc(max);
+	size_t len = record_format(rec, r, RECORD_FIELDS);
+	const char *ev = record_event_name(r->event);
+	struct record_field f;
+	size_t off = 0;
+
+	FUZZ_CHECK(len <= max);
+	FUZZ_CHECK(record_fields_len(rec, len) == len);
+	FUZZ_CHECK(record_fields_len(rec, len - 1) == 0);
+	FUZZ_CHECK(record_count(RECORD_FIELDS, rec, len) == 1);
+	FUZZ_CHECK(record_field_next(rec, len, &off, &f) &&
+	           span_is(f.key, f.key_len, "ts") &&
+	           span_is(f.val, f.len, r->ts));
+	FUZZ_CHECK(record_field_next(rec, len, &off, &f) &&
+	           span_is(f.key, f.key_len, "proto") &&
+	           span_is(f.val, f.len, r->proto));
+	FUZZ_CHECK(record_field_next(rec, len, &off, &f) &&
+	           span_is(f.key, f.key_len, "peer") &&
+	           span_is(f.val, f.len, r->peer));
+	FUZZ_CHECK(record_field_next(rec, len, &off, &f) &&
+	           span_is(f.key, f.key_len, "event") &&
+	           span_is(f.val, f.len, ev));
+	if (r->event == RECORD_MSG || r->event == RECORD_MSG_CONT) {
+		FUZZ_CHECK(record_field_next(rec, len, &off, &f) &&
+		           f.type == RECORD_FIELD_MSG && f.len == r->msg_len &&
+		           memcmp(f.val, r->msg, r->msg_len) == 0);
+	}
+	for (size_t k = 0; k < r->nkv; k++) {
+		char num[24];
+		const char *want = r->kv[k].str;
+		if (want == NULL) {
+			snprintf(num, sizeof num, "%llu", r->kv[k].num);
+			want = num;
+		}
+		FUZZ_CHECK(record_field_next(rec, len, &off, &f) &&
+		           span_is(f.key, f.key_len, r->kv[k].key) &&
+		           span_is(f.val, f.len, want));
+	}
+	FUZZ_CHECK(!record_field_next(rec, len, &off, &f) && off == len);
+	for (int fmt = RECORD_TEXT; fmt <= RECORD_JSON; fmt++) {
+		size_t wmax = record_max(r, (enum record_fmt)fmt);
+		char *want = fuzz_alloc(wmax);
+		size_t wlen = record_format(want, r, (enum record_fmt)fmt);
+		char *got = fuzz_alloc(RECORD_FIELDS_FMT_MAX(len));
+		size_t glen =
+		    record_fields_format(got, rec, len, (enum record_fmt)fmt);
+		FUZZ_CHECK(glen <= RECORD_FIELDS_FMT_MAX(len));
+		FUZZ_CHECK(glen == wlen && memcmp(got, want, wlen) == 0);
+		free(got);
+		free(want);
+	}
+	free(rec);
+}
+
+/* Any bytes as a RECORD_FIELDS batch: the reader never leaves them, and
+ * what it takes for records formats within its bound. */
+static void
+check_fields_bytes(const uint8_t *data, size_t size)
+{
+	char *buf = fuzz_dup(data, size);
+	size_t off = 0, n;
+
+	while ((n = record_fields_len(buf + off, size - off)) > 0) {
+		char *line = fuzz_alloc(RECORD_FIELDS_FMT_MAX(n));
+		FUZZ_CHECK(n <= size - off);
+		FUZZ_CHECK(record_fields_format(line, buf + off, n,
+		               RECORD_JSON) <= RECORD_FIELDS_FMT_MAX(n));
+		FUZZ_CHECK(record_fields_format(line, buf + off, n,
+		               RECORD_TEXT) <= RECORD_FIELDS_FMT_MAX(n));
+		free(line);
+		off += n;
+	}
+	free(buf);
+}
+
 /* One input: a selector byte, then the message or the detail's values. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -420,11 +504,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r.nkv = make_detail(r.event, &in, kv);
 		r.kv = kv;
 	}
+	check_fields_bytes(data, size);
 	check_text(&r);
 	check_json(&r);
+	check_fields(&r);
 	if (msg != NULL) {
 		check_msg_path(&r, RECORD_TEXT);
 		check_msg_path(&r, RECORD_JSON);
+		check_msg_path(&r, RECORD_FIELDS);
 		check_line_path(msg, in.n, sel);
 	}
 	free(msg);

@@ -2,7 +2,7 @@
 # Build one libFuzzer harness with clang and run it for a while:
 #   run-fuzz.sh NAME SECONDS SRCDIR BUILDDIR
 # NAME is escape, frame, octet, record, addr, cidr, opts, source,
-# certname or proxy.
+# certname, proxy or sdenv.
 # PEERLOG_FUZZ_SECONDS, when set, overrides SECONDS. Everything is written
 # under BUILDDIR/fuzz-NAME/: the binary, a scratch corpus seeded from
 # SRCDIR/tests/fuzz/corpus/NAME/ (kept between runs, so it grows) and any
@@ -13,7 +13,7 @@ set -u
 # Say how to call this script, and stop.
 usage() {
 	echo "usage: run-fuzz.sh" \
-	    "escape|frame|octet|record|addr|cidr|opts|source|certname|proxy" \
+	    "escape|frame|octet|record|addr|cidr|opts|source|certname|proxy|sdenv" \
 	    "SECONDS SRCDIR BUILDDIR" >&2
 	exit 2
 }
@@ -32,10 +32,11 @@ octet) modules="frame.c escape.c" ;;
 record) modules="record.c escape.c frame.c" ;;
 addr) modules="addr.c" ;;
 cidr) modules="cidr.c" ;;
-opts) modules="opts.c addr.c cidr.c escape.c certname.c" ;;
+opts) modules="opts.c addr.c cidr.c escape.c certname.c redisurl.c sdenv.c" ;;
 source) modules="source.c" ;;
 certname) modules="certname.c escape.c" ;;
 proxy) modules="proxy.c" ;;
+sdenv) modules="sdenv.c" ;;
 *) usage ;;
 esac
 # libFuzzer reads -max_total_time=0 as "forever": at least one second.

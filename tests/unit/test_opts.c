@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "opts.h"
+#include "sdenv.h"
 #include "tap.h"
 
 #define MAXARGS 200
@@ -1336,6 +1337,77 @@ test_usage_layout(void)
 	    "peerlogd's usage ends with a newline");
 }
 
+/* Parse peerlogd's arguments beside passed sockets named as names (NULL
+ * for no names, a NULL passed for none at all). */
+static enum opts_result
+parse_passed(struct opts *o, struct args *a, struct sdenv_fds *f,
+    const char *fds, const char *names, char *err)
+{
+	char perr[ERRLEN];
+
+	if (fds != NULL &&
+	    sdenv_fds_parse(f, "7", fds, names, 7, perr, sizeof(perr)) != 0)
+		abort();
+	memset(o, 0x5a, sizeof(*o));
+	err[0] = '\0';
+	return opts_parse_passed(
+	    o, a->argc, a->argv, fds != NULL ? f : NULL, err, ERRLEN);
+}
+
+/* With sockets passed by systemd: no default listeners, and a passed tls
+ * socket is a TLS listener for the TLS options' needs. */
+static void
+test_passed(void)
+{
+	struct opts o;
+	struct args a;
+	struct sdenv_fds f;
+	char err[ERRLEN];
+
+	SERVER(&a, );
+	ok(parse_passed(&o, &a, &f, "2", NULL, err) == OPTS_RUN &&
+	        o.ntcp == 0 && o.nudp == 0 && o.ntls == 0 && o.passed == &f,
+	    "passed: no default listeners beside passed sockets");
+	sdenv_fds_free(&f);
+	ok(parse_passed(&o, &a, &f, "0", NULL, err) == OPTS_RUN &&
+	        o.ntcp == 1 && o.nudp == 1,
+	    "passed: LISTEN_FDS=0 leaves the defaults");
+	ok(parse_passed(&o, &a, &f, NULL, NULL, err) == OPTS_RUN &&
+	        o.ntcp == 1 && o.nudp == 1 && o.passed == NULL,
+	    "passed: none at all leaves the defaults");
+	SERVER(&a, "-t", "127.0.0.1:0", );
+	ok(parse_passed(&o, &a, &f, "1", NULL, err) == OPTS_RUN &&
+	        o.ntcp == 1 && o.nudp == 0,
+	    "passed: a -t beside passed sockets is kept");
+	sdenv_fds_free(&f);
+
+	SERVER(&a, );
+	ok(parse_passed(&o, &a, &f, "2", "tcp:tls", err) == OPTS_ERROR,
+	    "passed: a tls socket without --cert and --key is an error");
+	is_str(err, "passed socket 4 (tls) needs --cert and --key",
+	    "passed: the tls socket's error names it");
+	sdenv_fds_free(&f);
+	SERVER(&a, "--cert", "c.pem", );
+	ok(parse_passed(&o, &a, &f, "1", "tls", err) == OPTS_ERROR,
+	    "passed: a tls socket without --key is an error");
+	sdenv_fds_free(&f);
+	SERVER(&a, "--cert", "c.pem", "--key", "k.pem", "--client-ca", "ca", );
+	ok(parse_passed(&o, &a, &f, "1", "tls", err) == OPTS_RUN &&
+	        o.ntls == 0 && strcmp(o.cert, "c.pem") == 0 &&
+	        strcmp(o.client_ca, "ca") == 0,
+	    "passed: a tls socket takes --cert, --key and --client-ca");
+	sdenv_fds_free(&f);
+	ok(parse_passed(&o, &a, &f, "1", "tcp", err) == OPTS_ERROR,
+	    "passed: --cert without a tls socket or -T is an error");
+	is_str(err, "--cert needs a --tls listener or a passed tls socket",
+	    "passed: the error says both ways");
+	sdenv_fds_free(&f);
+	ok(parse_passed(&o, &a, &f, NULL, NULL, err) == OPTS_ERROR,
+	    "passed: --cert without any is an error");
+	is_str(err, "--cert needs a --tls listener",
+	    "passed: without sockets the error is opts_parse's");
+}
+
 /* Run every option test. */
 int
 main(void)
@@ -1361,5 +1433,6 @@ main(void)
 	test_usage_layout();
 	test_client();
 	test_client_tls();
+	test_passed();
 	return done_testing();
 }

@@ -596,6 +596,97 @@ test_head_bound(void)
 	}
 }
 
+/* RECORD_FIELDS: the exact bytes of a disconnect record, its fields read
+ * back, and the text and JSON lines made from it. */
+static void
+test_fields_exact(void)
+{
+	const struct record_kv kv[] = {
+	    {"reason", "eof", 0}, {"msgs", NULL, 2}, {"cn", "a b", 3}};
+	const struct record r = {
+	    TS, "tcp", PEER, RECORD_DISCONNECT, NULL, 0, kv, 3};
+	static const char want[] =
+	    "\x84\0\0\0"
+	    "S\x02ts\x1b\0\0\0" TS "S\x05proto\x03\0\0\0tcp"
+	    "S\x04peer\x0f\0\0\0" PEER "S\x05"
+	    "event\x0a\0\0\0disconnect"
+	    "S\x06reason\x03\0\0\0eof"
+	    "N\x04msgs\x01\0\0\0"
+	    "2"
+	    "X\x02"
+	    "cn\x03\0\0\0a b";
+	char buf[512], line[1024];
+	size_t len = record_format(buf, &r, RECORD_FIELDS);
+
+	is_mem(buf, len, want, sizeof want - 1, "fields: a disconnect's bytes");
+	is_size(record_fields_len(buf, len), len, "fields: its length");
+	is_size(record_fields_len(buf, len - 1), 0, "fields: cut short: none");
+	is_size(record_fields_len(buf, 3), 0, "fields: no whole length: none");
+	line[record_fields_format(line, buf, len, RECORD_TEXT)] = '\0';
+	is_str(line,
+	    TS " tcp " PEER " disconnect reason=eof msgs=2 cn=a\\x20b\n",
+	    "fields as text: outside bytes one word");
+	line[record_fields_format(line, buf, len, RECORD_JSON)] = '\0';
+	is_str(line,
+	    "{\"ts\":\"" TS "\",\"proto\":\"tcp\",\"peer\":\"" PEER
+	    "\",\"event\":\"disconnect\",\"reason\":\"eof\",\"msgs\":2,"
+	    "\"cn\":\"a b\"}\n",
+	    "fields as JSON: numbers bare");
+	/* Two records, then half of a third. */
+	memcpy(buf + len, buf, len);
+	memcpy(buf + 2 * len, buf, 10);
+	is_size((size_t)record_count(RECORD_FIELDS, buf, 2 * len + 10), 2,
+	    "fields: count whole records only");
+	is_size((size_t)record_count(RECORD_TEXT, "a\nb\nc", 5), 2,
+	    "text: count LF-ended lines");
+}
+
+/* A TLS client's message in fields: the raw message, then cn and fp from
+ * the tail; as text the tail is not there, as JSON it follows msg. */
+static void
+test_fields_msg_tail(void)
+{
+	const struct record_kv tkv[] = {{"cn", "c\"n", 3}, {"fp", "ab", 0}};
+	struct record_head h, hj;
+	char tail[RECORD_TAIL_MAX], tailj[RECORD_TAIL_MAX];
+	char buf[1024], line[2048], want[2048];
+	static const char msg[] = "hi\xff\0\n";
+
+	record_head_init(&h, RECORD_FIELDS, "tls", PEER);
+	h.tail = tail;
+	h.tail_len = record_tail(tail, RECORD_FIELDS, tkv, 2);
+	record_head_init(&hj, RECORD_JSON, "tls", PEER);
+	hj.tail = tailj;
+	hj.tail_len = record_tail(tailj, RECORD_JSON, tkv, 2);
+	is_mem(tailj, hj.tail_len, ",\"cn\":\"c\\\"n\",\"fp\":\"ab\"", 22,
+	    "tail: JSON pairs, escaped");
+	is_size(
+	    record_tail(tail, RECORD_TEXT, tkv, 2), 0, "tail: text has none");
+	size_t len = record_msg(buf, &h, TS, false, msg, sizeof msg - 1);
+	is_size(record_fields_len(buf, len), len, "fields msg: one record");
+	size_t off = 0, n = 0;
+	struct record_field f, got[8];
+	while (n < 8 && record_field_next(buf, len, &off, &f))
+		got[n++] = f;
+	is_size(n, 7, "fields msg: ts proto peer event msg cn fp");
+	ok(n == 7 && got[4].type == RECORD_FIELD_MSG &&
+	        got[4].len == sizeof msg - 1 &&
+	        memcmp(got[4].val, msg, sizeof msg - 1) == 0,
+	    "fields msg: the message's bytes raw");
+	ok(n == 7 && got[5].key_len == 2 && memcmp(got[5].key, "cn", 2) == 0 &&
+	        got[5].len == 3 && memcmp(got[5].val, "c\"n", 3) == 0,
+	    "fields msg: cn raw");
+	size_t wl = record_msg(want, &hj, TS, false, msg, sizeof msg - 1);
+	size_t gl = record_fields_format(line, buf, len, RECORD_JSON);
+	is_mem(line, gl, want, wl, "fields msg as JSON: record_msg's line");
+	struct record_head ht;
+	record_head_init(&ht, RECORD_TEXT, "tls", PEER);
+	wl = record_msg(want, &ht, TS, true, msg, sizeof msg - 1);
+	len = record_msg(buf, &h, TS, true, msg, sizeof msg - 1);
+	gl = record_fields_format(line, buf, len, RECORD_TEXT);
+	is_mem(line, gl, want, wl, "fields msg+ as text: no tail");
+}
+
 /* Run every record test. */
 int
 main(void)
@@ -609,5 +700,7 @@ main(void)
 	test_fast_path_matches_record_format();
 	test_msg_line_matches_frame_next();
 	test_head_bound();
+	test_fields_exact();
+	test_fields_msg_tail();
 	return done_testing();
 }
