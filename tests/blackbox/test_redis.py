@@ -299,6 +299,16 @@ def test_json_file_beside_has_the_streams_records(start_server, start_redis):
 
 # ---- --redis-key, --redis-maxlen, the URL forms ----
 
+def seq_last(r, key):
+    """The highest record number in a sequence key (a hash of slots 0..15
+    to numbers); its fields checked."""
+    flat = r("HGETALL", key)
+    slots = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    assert slots and all(re.fullmatch(r"\d+", v) for v in slots.values()), slots
+    assert set(slots) <= {str(i) for i in range(16)}, slots
+    return max(int(v) for v in slots.values())
+
+
 def test_redis_key_names_the_stream_and_its_sequence_key(start_server, start_redis):
     r = start_redis()
     srv = start_server(*LISTEN, "--redis", r.url, "--redis-key", "app:logs 1",
@@ -313,11 +323,12 @@ def test_redis_key_names_the_stream_and_its_sequence_key(start_server, start_red
     assert r("EXISTS", "peerlog") == 0
     keys = sorted(k.decode() for k in r("KEYS", "*"))
     assert len(keys) == 2 and keys[0] == "app:logs 1", keys
-    # The sequence key: KEY:peerlogd-seq:<16 hex>, the number of the last
-    # record Redis has (they are numbered from 1), with an expiry.
+    # The sequence key: KEY:peerlogd-seq:<16 hex>, a hash whose fields are
+    # the slots of the transactions in flight, each the number of the last
+    # record of its last transaction (numbered from 1), with an expiry.
     m = SEQ_KEY_RE.fullmatch(keys[1])
     assert m and m.group(1) == "app:logs 1", keys
-    assert r("GET", keys[1]) == b"5"
+    assert seq_last(r, keys[1]) == 5
     assert 0 < r("TTL", keys[1]) <= 604800
 
 
@@ -333,7 +344,7 @@ def test_two_processes_have_sequence_keys_of_their_own(start_server, start_redis
         stop_ok(srv)
     seq = sorted(k for k in r("KEYS", "peerlog:*"))
     assert len(seq) == 2
-    assert sorted(r("GET", k) for k in seq) == [b"5", b"6"]
+    assert sorted(seq_last(r, k) for k in seq) == [5, 6]
     assert r("XLEN", "peerlog") == 11
 
 
@@ -565,6 +576,46 @@ def test_exactly_once_when_the_connection_is_cut_and_its_replies_lost(start_serv
         relay.close()
     assert_exactly_once(es, peers)
     assert_outages(other_stderr(srv), relay.url, 1)
+
+
+def used_memory(r):
+    """Redis's used_memory, in bytes."""
+    for l in r("INFO", "memory").decode().split("\r\n"):
+        if l.startswith("used_memory:"):
+            return int(l.split(":")[1])
+    raise AssertionError("no used_memory in INFO")
+
+
+def test_exactly_once_when_redis_refuses_a_transaction_for_memory(start_server,
+                                                                  start_redis):
+    # Near maxmemory (noeviction) Redis refuses a transaction whose queued
+    # XADDs do not fit (EXECABORT) and applies a smaller one pipelined after
+    # it. The refused records must not be taken for added: they go again
+    # once Redis has room, after the ones it took (none lost, none twice).
+    r = start_redis()
+    srv = start_server("-t", "127.0.0.1:0", "--redis", r.url, output="stdout")
+    big = [b"big %04d " % i + b"x" * 1000 for i in range(200)]
+    small = [b"small %04d" % i for i in range(200)]
+    with tcp_connect(srv.tcp_addr) as c:
+        peer = peer_of(c)
+        wait_entry(r, has(peer, "connect"), srv=srv)
+        r("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        r("CONFIG", "SET", "maxmemory", used_memory(r) + 225 * 1024)
+        c.sendall(b"\n".join(big + small) + b"\n")
+        wait_stderr(srv, rf"peerlogd: redis {re.escape(r.url)}: EXECABORT .+; "
+                         "reconnecting every second", "the refusal")
+        time.sleep(2.5)  # tried again, twice, still refused
+        r("CONFIG", "SET", "maxmemory", 0)
+        finish(c)
+    wait_entry(r, has(peer, "disconnect"), srv=srv, timeout=slow(10))
+    rc, _, _ = srv.stop(timeout=slow(STOP_WAIT))
+    assert rc == 0, srv.stderr()
+    lines = other_stderr(srv)
+    assert_outages(lines, r.url, len(lines) // 2)
+    got = msgs_by_peer(entries(r))[peer]
+    counts = collections.Counter(got)
+    assert [m for m in big + small if counts[m] != 1] == []
+    assert len(got) == len(big + small)
 
 
 def test_two_outages_are_each_said_once(start_server, start_redis):
