@@ -11,9 +11,12 @@ What the SPEC fixes, asserted exactly:
 - with --redis and no -o nothing goes to standard output; with both, the
   file has the stream's records;
 - a record counts only once Redis confirmed it: SIGSTOP, SIGKILL (with an
-  AOF) and SHUTDOWN NOSAVE of Redis mid-load, and Redis down at start, end
-  with every line in the stream exactly once, in order per client; the
-  outage is said once and its end once;
+  AOF) and SHUTDOWN NOSAVE of Redis mid-load, the connection cut by a relay
+  that drops the replies (transactions applied, never confirmed), and Redis
+  down at start, end with every line in the stream exactly once, in order
+  per client; the outage is said once and its end once; a transaction Redis
+  refuses for memory (EXECABORT) while it applies a later one loses nothing
+  and adds nothing twice;
 - at shutdown up to 10 s for the confirmations, then `output URL: N records
   not written` and exit status 1.
 """
