@@ -4,10 +4,13 @@
  * A record is done only when Redis has confirmed it; until then it is held.
  *
  * Exactly once: records are numbered from 1 as they come, and every
- * transaction also sets this process's sequence key to the number of its
- * last record. A transaction is applied whole or not at all, so after a
- * connection is lost (and with it the replies on their way) the key says
- * which held records Redis has: those are done, the rest are sent again.
+ * transaction also sets its slot of this process's sequence key (a hash;
+ * the transactions in flight have a slot each) to the number of its last
+ * record. A transaction is applied whole or not at all, so after a
+ * connection is lost (and with it the replies on their way) the slots say
+ * which of the transactions in flight Redis applied: those are done, the
+ * rest are sent again. Each one is judged by its own slot: Redis may refuse
+ * one (EXECABORT: out of memory) and apply a later one.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -53,6 +56,8 @@ static const struct timeval redis_retry = {1, 0};
 struct redis_txn {
 	size_t bytes;
 	unsigned long long records;
+	unsigned long long last; /* its last record's number */
+	unsigned slot;           /* its field of the sequence key */
 };
 
 struct output_redis {
@@ -71,9 +76,12 @@ struct output_redis {
 	char *buf;
 	size_t len, cap, head, sent;
 	unsigned long long head_seq; /* the number of the record at head */
-	struct redis_txn txn[REDIS_INFLIGHT]; /* in the order sent */
+	/* In the order sent; those of a lost connection stay until the next
+	 * one says which were applied. */
+	struct redis_txn txn[REDIS_INFLIGHT];
 	unsigned txn_first, txn_n;
-	bool said_refused; /* an XADD Redis refused was said */
+	unsigned long long txn_no; /* transactions sent: the next slot */
+	bool said_refused;         /* an XADD Redis refused was said */
 	struct event *retry_ev;
 };
 
@@ -89,9 +97,9 @@ redis_changed(struct output_redis *r)
 }
 
 /*
- * The connection is gone or given up (why says how): every record sent
- * and not confirmed is held unsent again, and the next try is in a second.
- * Said once per outage.
+ * The connection is gone or given up (why says how): the transactions
+ * waiting for replies are judged on the next connection, and the next try
+ * is in a second. Said once per outage.
  */
 static void
 redis_lost(struct output_redis *r, const char *why)
@@ -100,8 +108,6 @@ redis_lost(struct output_redis *r, const char *why)
 		return;
 	r->ac = NULL;
 	r->ready = false;
-	r->sent = r->head;
-	r->txn_n = 0;
 	if (r->out.state == OUTPUT_OK)
 		r->out.c.errors++;
 	if (!r->down)
@@ -161,38 +167,72 @@ redis_select_cb(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 /*
- * The sequence key's value: the last record of ours Redis has. The held
- * records up to it were added before the last connection was lost; they
- * are done. Then the rest go.
+ * The transactions of a lost connection, judged by the sequence key's
+ * slots (have, by slot; 0 for none): one whose slot holds its last record's
+ * number was applied, and its records are done. The others' records are
+ * held, in order, to be sent again. They are numbered on from the last
+ * applied record: every slot holds less than the numbers to come.
+ */
+static void
+redis_judge(struct output_redis *r, const unsigned long long *have)
+{
+	size_t src = r->head, dst = r->head;
+	unsigned long long next = r->head_seq;
+
+	for (unsigned i = 0; i < r->txn_n; i++) {
+		const struct redis_txn *t =
+		    &r->txn[(r->txn_first + i) % REDIS_INFLIGHT];
+		if (have[t->slot] == t->last) {
+			r->out.c.bytes += t->bytes;
+			next = t->last + 1;
+		} else {
+			memmove(r->buf + dst, r->buf + src, t->bytes);
+			dst += t->bytes;
+		}
+		src += t->bytes;
+	}
+	memmove(r->buf + dst, r->buf + src, r->len - src);
+	r->len -= src - dst;
+	r->sent = r->head;
+	r->head_seq = next;
+	r->txn_first = r->txn_n = 0;
+	if (r->head == r->len)
+		r->head = r->sent = r->len = 0;
+}
+
+/*
+ * The sequence key's slots (HMGET): which transactions of the last
+ * connection Redis applied. Then the held records go.
  */
 static void
 redis_seq_cb(redisAsyncContext *ac, void *reply, void *arg)
 {
 	struct output_redis *r = arg;
 	const redisReply *rep = reply;
-	unsigned long long last = 0;
+	unsigned long long have[REDIS_INFLIGHT] = {0};
 
 	if (r->ac != ac || rep == NULL)
 		return;
-	if (rep->type == REDIS_REPLY_STRING) {
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != REDIS_INFLIGHT) {
+		redis_drop(r, ac, redis_reply_error(rep, "HMGET failed"));
+		return;
+	}
+	for (size_t i = 0; i < REDIS_INFLIGHT; i++) {
+		const redisReply *e = rep->element[i];
 		char *end;
+		if (e->type == REDIS_REPLY_NIL)
+			continue;
 		errno = 0;
-		last = strtoull(rep->str, &end, 10);
-		if (errno != 0 || *end != '\0') {
+		have[i] = e->type == REDIS_REPLY_STRING
+		              ? strtoull(e->str, &end, 10)
+		              : 0;
+		if (e->type != REDIS_REPLY_STRING || errno != 0 ||
+		    *end != '\0') {
 			redis_drop(r, ac, "the sequence key holds no number");
 			return;
 		}
-	} else if (rep->type != REDIS_REPLY_NIL) {
-		redis_drop(r, ac, redis_reply_error(rep, "GET failed"));
-		return;
 	}
-	while (r->head < r->len && r->head_seq <= last) {
-		size_t n =
-		    record_fields_len(r->buf + r->head, r->len - r->head);
-		if (n == 0)
-			break;
-		redis_confirm(r, n, 1);
-	}
+	redis_judge(r, have);
 	r->ready = true;
 	if (r->out.state == OUTPUT_FAILED)
 		r->out.state = OUTPUT_OK;
@@ -204,10 +244,11 @@ redis_seq_cb(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 /*
- * EXEC's reply: one per XADD and one for the SET. An XADD Redis refused
- * (a key of another type) is counted lost, not retried: it would be
- * refused again. No array means nothing was applied (EXECABORT): the
- * connection is dropped and the records are sent again after it.
+ * EXEC's reply: one per XADD, then the HSET's and the EXPIRE's. An XADD
+ * Redis refused (a key of another type) is counted lost, not retried: it
+ * would be refused again. No array means nothing was applied (EXECABORT):
+ * the connection is dropped, and the next one judges this transaction and
+ * those sent after it (Redis may have applied those).
  */
 static void
 redis_exec_cb(redisAsyncContext *ac, void *reply, void *arg)
@@ -284,8 +325,9 @@ redis_pump(struct output_redis *r)
 	while (r->ready && r->ac != NULL && r->txn_n < REDIS_INFLIGHT &&
 	       r->sent < r->len &&
 	       (r->txn_n == 0 || sdslen(r->ac->c.obuf) < REDIS_QUEUED_MAX)) {
-		struct redis_txn t = {0, 0};
+		struct redis_txn t = {0, 0, 0, 0};
 		unsigned long long last = r->head_seq;
+		char slot[8];
 		bool ok =
 		    redisAsyncCommand(r->ac, NULL, NULL, "MULTI") == REDIS_OK;
 
@@ -305,9 +347,14 @@ redis_pump(struct output_redis *r)
 			t.records++;
 		}
 		last += t.records - 1;
+		t.last = last;
+		t.slot = (unsigned)(r->txn_no % REDIS_INFLIGHT);
+		snprintf(slot, sizeof slot, "%u", t.slot);
 		ok = ok && t.records > 0 &&
-		     redisAsyncCommand(r->ac, NULL, NULL, "SET %s %llu EX %s",
-		         r->seq_key, last, REDIS_SEQ_TTL) == REDIS_OK &&
+		     redisAsyncCommand(r->ac, NULL, NULL, "HSET %s %s %llu",
+		         r->seq_key, slot, last) == REDIS_OK &&
+		     redisAsyncCommand(r->ac, NULL, NULL, "EXPIRE %s %s",
+		         r->seq_key, REDIS_SEQ_TTL) == REDIS_OK &&
 		     redisAsyncCommand(r->ac, redis_exec_cb, r, "EXEC") ==
 		         REDIS_OK;
 		if (!ok) {
@@ -320,6 +367,7 @@ redis_pump(struct output_redis *r)
 		}
 		r->txn[(r->txn_first + r->txn_n) % REDIS_INFLIGHT] = t;
 		r->txn_n++;
+		r->txn_no++;
 		r->sent += t.bytes;
 	}
 }
@@ -359,7 +407,7 @@ redis_keepalive(int fd)
 
 /*
  * Connect (the connection completes on the loop), choose the database and
- * read the sequence key; records go once its reply is in.
+ * read the sequence key's slots; records go once their reply is in.
  */
 static void
 redis_connect(struct output_redis *r)
@@ -392,7 +440,19 @@ redis_connect(struct output_redis *r)
 	if (u->db != 0)
 		redisAsyncCommand(
 		    ac, redis_select_cb, r, "SELECT %lu", (unsigned long)u->db);
-	redisAsyncCommand(ac, redis_seq_cb, r, "GET %s", r->seq_key);
+	const char *argv[2 + REDIS_INFLIGHT];
+	size_t argvlen[2 + REDIS_INFLIGHT];
+	char slots[REDIS_INFLIGHT][8];
+	argv[0] = "HMGET";
+	argv[1] = r->seq_key;
+	for (unsigned i = 0; i < REDIS_INFLIGHT; i++) {
+		snprintf(slots[i], sizeof slots[i], "%u", i);
+		argv[2 + i] = slots[i];
+	}
+	for (unsigned i = 0; i < 2 + REDIS_INFLIGHT; i++)
+		argvlen[i] = strlen(argv[i]);
+	redisAsyncCommandArgv(
+	    ac, redis_seq_cb, r, 2 + REDIS_INFLIGHT, argv, argvlen);
 }
 
 /* The retry timer: try to connect again. */

@@ -728,3 +728,25 @@ def stop_quiet(srv, allow=()):
              and not any(rx.fullmatch(l) for rx in rxs)]
     assert rc == 0 and extra == [], (rc, err)
     return recs
+
+
+@pytest.fixture
+def start_redis(tmp_path):
+    """Factory: start_redis(port=None, unixsocket=None, aof=False,
+    bind='127.0.0.1') -> redishelp.RedisServer, a redis-server of the test's
+    own on a free loopback port (or that port, or only a unix socket with
+    port=0), its files in a directory of its own; stopped by its PID at
+    teardown."""
+    import redishelp
+
+    servers = []
+
+    def start(**kw):
+        d = tmp_path / f"redis{len(servers)}"
+        r = redishelp.RedisServer(d, **kw)
+        servers.append(r)
+        return r
+
+    yield start
+    for r in servers:
+        r.stop()
