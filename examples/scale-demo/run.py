@@ -703,7 +703,9 @@ def demo(args, workdir, procs):
         pass
     pending = r.call("XPENDING", args.key, GROUP)[0]
     seq_keys = sorted(r.call("KEYS", f"{args.key}:peerlogd-seq:*"))
-    seqs = [int(r.call("GET", k)) for k in seq_keys]
+    # Each key is a hash of the transactions' slots: the highest is the
+    # instance's last record Redis took.
+    seqs = [max(int(v) for v in r.call("HVALS", k)) for k in seq_keys]
     r.close()
 
     # The checks.
