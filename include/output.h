@@ -59,9 +59,6 @@ struct output {
 	void *arg;
 };
 
-/* Count the records (LF-terminated lines) in n bytes at p. */
-unsigned long long output_count_records(const char *p, size_t n);
-
 /* output_file.c: a file opened for append ("-": standard output), or
  * a FIFO, pipe, socket or terminal written without blocking. NULL with
  * errno set when it cannot be opened (a FIFO with no reader yet is not an

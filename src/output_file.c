@@ -39,20 +39,6 @@ struct output_file {
 	struct event *retry_ev; /* retry a failed write, open or reopen */
 };
 
-/* Count the records in n bytes (see output.h). */
-unsigned long long
-output_count_records(const char *p, size_t n)
-{
-	unsigned long long count = 0;
-	const char *end = p + n;
-
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		count++;
-		p++;
-	}
-	return count;
-}
-
 /* The output's name for messages. */
 static const char *
 file_name(const struct output_file *f)
@@ -221,7 +207,7 @@ static void
 file_hold(struct output_file *f, const char *p, size_t n, size_t torn)
 {
 	if (!file_room(f, n)) {
-		unsigned long long lost = output_count_records(p, n);
+		unsigned long long lost = record_count(RECORD_TEXT, p, n);
 		f->out.c.lost += lost;
 		report("output %s: out of memory: %llu records lost",
 		    file_name(f), lost);
@@ -248,7 +234,7 @@ file_failed(struct output_file *f)
 	file_cut_back(f);
 	if (e == EPIPE && !f->reopen_pending) {
 		f->out.state = OUTPUT_DONE;
-		f->out.c.lost += output_count_records(f->buf, f->len);
+		f->out.c.lost += record_count(RECORD_TEXT, f->buf, f->len);
 		f->len = f->torn = 0;
 		f->out.held = 0;
 		event_del(f->write_ev);
@@ -341,7 +327,7 @@ output_file_take(struct output *o, const char *buf, size_t len)
 	struct output_file *f = (struct output_file *)o;
 
 	if (o->state == OUTPUT_DONE) {
-		o->c.lost += output_count_records(buf, len);
+		o->c.lost += record_count(RECORD_TEXT, buf, len);
 		return;
 	}
 	if (f->len > 0 || f->fd < 0 || o->state == OUTPUT_FAILED) {
@@ -427,7 +413,7 @@ output_file_abandon(struct output *o)
 	struct output_file *f = (struct output_file *)o;
 
 	file_cut_back(f);
-	o->c.lost += output_count_records(f->buf, f->len);
+	o->c.lost += record_count(RECORD_TEXT, f->buf, f->len);
 	f->len = f->torn = 0;
 	o->held = 0;
 	o->state = OUTPUT_DONE;
